@@ -1,0 +1,257 @@
+"""The ``tiktrend`` command: parse, open the store, call one library function, print with rich."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tiktrend.collect.formats import FORMATS, FormatError
+from tiktrend.models import MODALITIES
+from tiktrend.pipeline import IngestReport, RunSummary, ingest, rollup, run_pipeline
+from tiktrend.settings import Settings
+from tiktrend.store import ALL, Store, StoreError, open_store
+from tiktrend.trends.detectors import ThresholdDetector
+from tiktrend.trends.windows import WINDOWS
+
+app = typer.Typer(
+    help="Find the TikTok keywords, hashtags and sounds that are starting to trend.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+@contextmanager
+def _opened_store(settings: Settings) -> Iterator[Store]:
+    store = open_store(settings.database_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """Errors a person can act on become one red line and exit code 2, not a traceback."""
+    try:
+        yield
+    except (StoreError, FormatError, FileNotFoundError, ValueError) as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def _record_progress(label: str) -> Iterator[Any]:
+    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,} records"), TimeElapsedColumn())
+    with Progress(*columns, console=errors, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda n: progress.advance(task, n)
+
+
+def _check_choice(value: str | None, allowed: tuple[str, ...], label: str) -> None:
+    if value is not None and value not in allowed:
+        raise ValueError(f"unknown {label} {value!r}: expected one of {', '.join(allowed)}")
+
+
+def _windows(value: str) -> tuple[str, ...]:
+    names = tuple(w.strip() for w in value.split(",") if w.strip())
+    for name in names:
+        _check_choice(name, tuple(WINDOWS), "window")
+    return names
+
+
+@app.command()
+def simulate(
+    hours: Annotated[int, typer.Option(help="Hours of feed to generate.")] = 96,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")] = 7,
+    trends: Annotated[int, typer.Option(help="Number of planted trends.")] = 12,
+    out: Annotated[Path | None, typer.Option(help="Output directory (default: <data_dir>/sim).")] = None,
+) -> None:
+    """Write a realistic simulated trending feed and the ground truth of its planted trends."""
+    from tiktrend.collect.simulator import SimConfig, write_simulation
+
+    with _friendly_errors():
+        settings = Settings()
+        result = write_simulation(SimConfig(seed=seed, hours=hours, n_trends=trends), out or settings.sim_dir)
+    console.print(f"wrote {result.records:,} records of {result.videos:,} videos to [bold]{result.feed_path}[/]")
+    console.print(f"ground truth: [bold]{result.truth_path}[/]")
+
+
+@app.command(name="ingest")
+def ingest_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to import.")],
+    format: Annotated[str | None, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}; detected when omitted.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region for records that carry none (e.g. VN).")] = None,
+    category: Annotated[str | None, typer.Option(help="Category for records that carry none.")] = None,
+) -> None:
+    """Import files into the raw zone and the store (bad records go to quarantine), then update rollups."""
+    with _friendly_errors():
+        _check_choice(format, FORMATS, "format")
+        settings = Settings()
+        with _opened_store(settings) as store, _record_progress("ingesting") as progress:
+            report = ingest(
+                paths, store, settings, fmt=format, region=region, category=category, progress=progress
+            )
+            rows = rollup(store)
+    _print_ingest(report)
+    console.print(f"rollups: {rows:,} bucket rows refreshed")
+
+
+@app.command()
+def run(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Inputs; with none, a simulated feed is generated.")] = None,
+    format: Annotated[str | None, typer.Option("--format", "-f", help="Input format; detected when omitted.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region for records that carry none.")] = None,
+    windows: Annotated[str, typer.Option(help="Comma-separated windows to detect over.")] = ",".join(WINDOWS),
+    min_growth: Annotated[float, typer.Option(help="Threshold detector: minimum growth (1.0 = +100%).")] = 1.0,
+    min_videos: Annotated[int, typer.Option(help="Threshold detector: minimum videos in the window.")] = 5,
+    min_views: Annotated[int, typer.Option(help="Threshold detector: minimum views in the window.")] = 0,
+    limit: Annotated[int, typer.Option(help="Rows of the printed ranking.")] = 20,
+) -> None:
+    """Run the whole pipeline once: ingest (or simulate), extract, load, roll up, detect, rank."""
+    with _friendly_errors():
+        _check_choice(format, FORMATS, "format")
+        settings = Settings()
+        detector = ThresholdDetector(min_growth=min_growth, min_videos=min_videos, min_views=min_views)
+        with _opened_store(settings) as store:
+            with _record_progress("ingesting") as progress:
+                summary = run_pipeline(
+                    store,
+                    settings,
+                    list(paths or []),
+                    fmt=format,
+                    region=region,
+                    windows=_windows(windows),
+                    detector=detector,
+                    progress=progress,
+                )
+            _print_summary(summary)
+            window = _headline_window(summary)
+            if window is not None:
+                frame = store.top_trends(window=window, limit=limit)
+                _print_trends(frame, f"Trending now: top {limit} over the last {window} (all regions)")
+                if summary.ground_truth is not None:
+                    _print_truth_check(store, summary.ground_truth, limit)
+
+
+@app.command()
+def trends(
+    window: Annotated[str, typer.Option(help=f"One of {', '.join(WINDOWS)}.")] = "1d",
+    region: Annotated[str, typer.Option(help="Region code, or * for all.")] = ALL,
+    category: Annotated[str, typer.Option(help="Category, or * for all.")] = ALL,
+    modality: Annotated[str, typer.Option(help=f"One of {', '.join(MODALITIES)}, or * for all.")] = ALL,
+    detector: Annotated[str | None, typer.Option(help="Detector name (default: every detector).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 20,
+) -> None:
+    """Show the current top trends for a window and slice."""
+    with _friendly_errors():
+        _check_choice(window, tuple(WINDOWS), "window")
+        _check_choice(modality, (ALL, *MODALITIES), "modality")
+        settings = Settings()
+        with _opened_store(settings) as store:
+            frame = store.top_trends(
+                window=window,
+                region=region.upper() if region != ALL else ALL,
+                category=category.lower() if category != ALL else ALL,
+                modality=modality,
+                detector=detector,
+                limit=limit,
+            )
+    if frame.empty:
+        console.print(
+            f"No trends stored for window {window}, region {region}, category {category}, modality {modality}. "
+            "Run [bold]tiktrend run[/] first, or widen the filters."
+        )
+        return
+    _print_trends(frame, f"Top {limit} trends over the last {window} · region {region} · category {category}")
+
+
+def _headline_window(summary: RunSummary) -> str | None:
+    for name in ("1d", "1h", "7d"):
+        if summary.detect.windows.get(name):
+            return name
+    return None
+
+
+def _print_ingest(report: IngestReport) -> None:
+    console.print(
+        f"read {report.read:,} records from {report.inputs} input(s): {report.accepted:,} accepted, "
+        f"{report.quarantined:,} quarantined · videos {report.videos_new:,} new, {report.videos_updated:,} updated "
+        f"· {report.stats_new:,} observations · {report.mentions_new:,} keyword mentions"
+    )
+    if report.batches_replayed:
+        console.print(f"{report.batches_replayed} input(s) were already in the raw zone (loaded again, idempotently)")
+    for reason, count in sorted(report.reasons.items(), key=lambda item: -item[1]):
+        console.print(f"  quarantined {count:,}: {reason}", highlight=False)
+
+
+def _print_summary(summary: RunSummary) -> None:
+    if summary.simulated is not None:
+        console.print(f"simulated feed: {summary.simulated}")
+    _print_ingest(summary.ingest)
+    timings = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in summary.seconds.items())
+    found = ", ".join(f"{w}: {n}" for w, n in summary.detect.windows.items())
+    console.print(f"rollups: {summary.rollup_rows:,} rows · trends flagged per window: {found or 'none'} · {timings}")
+    for window, why in summary.detect.skipped.items():
+        console.print(f"  window {window} skipped: {why}", style="dim")
+    console.print(f"run [bold]{summary.run_id}[/]")
+
+
+def _print_trends(frame: pd.DataFrame, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for column, justify in (
+        ("#", "right"),
+        ("keyword", "left"),
+        ("modality", "left"),
+        ("stage", "left"),
+        ("growth", "right"),
+        ("videos now", "right"),
+        ("before", "right"),
+        ("share", "right"),
+        ("views", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            str(row.rank),
+            str(row.display),
+            str(row.modality),
+            str(row.stage),
+            f"{row.growth:+.0%}",
+            f"{row.videos_now:,}",
+            f"{row.videos_before:,}",
+            f"{row.share_now:.2%}",
+            f"{row.views:,}",
+        )
+    console.print(table)
+
+
+def _print_truth_check(store: Store, truth_path: Path, limit: int) -> None:
+    """For a simulated run: how many planted trends the ranking shows, in any region."""
+    with truth_path.open(encoding="utf-8") as handle:
+        planted = {row["keyword"] for row in csv.DictReader(handle)}
+    flagged = set()
+    for window in ("1d",):
+        frame = store.top_trends(window=window, limit=limit)
+        flagged |= set(frame["keyword"])
+    hits = sorted(planted & flagged)
+    console.print(
+        f"planted trends in this top {limit}: {len(hits)} of {len(planted)} "
+        f"({', '.join(hits) if hits else 'none'})"
+    )
+
+
+@app.callback()
+def main() -> None:
+    """tiktrend: early, evidenced TikTok trends."""
+

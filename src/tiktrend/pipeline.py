@@ -1,0 +1,385 @@
+"""The stages of one run, as plain functions over a store and the data directory.
+
+``tiktrend run``, the other CLI commands and (later) the Airflow DAG call these and nothing else:
+collect/ingest -> raw zone -> normalize (bad -> quarantine) -> extract -> load -> rollup -> detect.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tiktrend.collect.formats import (
+    ImportContext,
+    RawRecord,
+    detect_format,
+    normalize,
+    read_records,
+)
+from tiktrend.collect.rawzone import Quarantine, RawZone, batch_id_for, excerpt, file_digest
+from tiktrend.extract.keywords import extract_mentions
+from tiktrend.models import VIDEO_COLUMNS, RecordError, Video
+from tiktrend.settings import Settings
+from tiktrend.store import GRAINS, LoadResult, Store
+from tiktrend.trends.detectors import ThresholdDetector
+from tiktrend.trends.rank import rank_trends
+from tiktrend.trends.windows import WINDOWS, Window, compare_windows
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestReport:
+    """What ingesting one or more inputs did; ``read == accepted + quarantined`` always."""
+
+    inputs: int = 0
+    read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    batches_new: int = 0
+    batches_replayed: int = 0
+    videos_new: int = 0
+    videos_updated: int = 0
+    stats_new: int = 0
+    mentions_new: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    batch_ids: list[str] = field(default_factory=list)
+
+    def add_load(self, result: LoadResult) -> None:
+        self.videos_new += result.videos_new
+        self.videos_updated += result.videos_updated
+        self.stats_new += result.stats_new
+        self.mentions_new += result.mentions_new
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus random hex."""
+    return f"{datetime.now(tz=UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _chunks(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
+    chunk: list[RawRecord] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _short_reason(reason: str) -> str:
+    """The reason's kind (before the first colon), to count rejects by kind in summaries."""
+    return reason.split(":", 1)[0][:80]
+
+
+def videos_frame(videos: list[Video]) -> pd.DataFrame:
+    """A frame with ``VIDEO_COLUMNS`` from validated videos (pydantic keeps fields in ``__dict__``)."""
+    return pd.DataFrame.from_records([v.__dict__ for v in videos], columns=list(VIDEO_COLUMNS))
+
+
+def ingest_file(
+    path: Path,
+    store: Store,
+    settings: Settings,
+    *,
+    fmt: str | None = None,
+    source: str | None = None,
+    region: str | None = None,
+    category: str | None = None,
+    report: IngestReport | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Read one file into the raw zone, normalize, quarantine the bad, extract and load the good."""
+    report = report or IngestReport()
+    fmt = fmt or detect_format(path)
+    batch_id = batch_id_for(file_digest(path), fmt)
+    source = source or fmt
+    # Records without an observation time get the file's modification time: stable across re-runs.
+    context = ImportContext(
+        fallback_observed_at=datetime.fromtimestamp(int(path.stat().st_mtime), tz=UTC),
+        default_region=region,
+        default_category=category,
+    )
+    raw_writer = RawZone(settings.raw_dir).writer(batch_id, source, fmt, path)
+    quarantine_writer = Quarantine(settings.quarantine_dir).writer(source, batch_id)
+    try:
+        for chunk in _chunks(read_records(path, fmt), settings.chunk_size):
+            raw_writer.write(chunk)  # kept as read, before anything parses it
+            _process_chunk(chunk, fmt, source, batch_id, context, store, quarantine_writer, report)
+            if progress is not None:
+                progress(len(chunk))
+    except BaseException:
+        raw_writer.abort()
+        quarantine_writer.abort()
+        raise
+    raw_writer.commit()
+    quarantine_writer.commit()
+    report.inputs += 1
+    report.batch_ids.append(batch_id)
+    if raw_writer.skip:
+        report.batches_replayed += 1
+    else:
+        report.batches_new += 1
+    return report
+
+
+def _process_chunk(
+    chunk: list[RawRecord],
+    fmt: str,
+    source: str,
+    batch_id: str,
+    context: ImportContext,
+    store: Store,
+    quarantine_writer: Any,
+    report: IngestReport,
+) -> None:
+    videos: list[Video] = []
+    rejects: list[dict[str, Any]] = []
+    for raw in chunk:
+        try:
+            if raw.record is None:
+                raise RecordError(raw.error or "record could not be decoded")
+            videos.append(normalize(raw.record, fmt, context))
+        except RecordError as exc:
+            quarantine_writer.write(batch_id, raw, exc.reason)
+            rejects.append(
+                {
+                    "batch_id": batch_id,
+                    "position": raw.position,
+                    "source": source,
+                    "format": fmt,
+                    "reason": exc.reason,
+                    "excerpt": excerpt(raw),
+                }
+            )
+            kind = _short_reason(exc.reason)
+            report.reasons[kind] = report.reasons.get(kind, 0) + 1
+    report.read += len(chunk)
+    report.accepted += len(videos)
+    report.quarantined += len(rejects)
+    if rejects:
+        store.load_quarantine(pd.DataFrame(rejects))
+    if videos:
+        frame = videos_frame(videos)
+        # Mentions come from one observation per video; load_batch keeps each video's earliest attributes.
+        mentions = extract_mentions(frame.drop_duplicates("video_id"))
+        report.add_load(store.load_batch(frame, mentions))
+
+
+def ingest(
+    paths: Iterable[Path],
+    store: Store,
+    settings: Settings,
+    *,
+    fmt: str | None = None,
+    source: str | None = None,
+    region: str | None = None,
+    category: str | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest several files (directories are walked for known extensions) into one report."""
+    report = IngestReport()
+    for path in expand_inputs(paths):
+        ingest_file(
+            path, store, settings, fmt=fmt, source=source, region=region, category=category, report=report,
+            progress=progress,
+        )
+    return report
+
+
+_INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".csv.gz")
+
+
+def expand_inputs(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, and the known data files inside given directories (sorted); missing paths fail clearly."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(_INPUT_SUFFIXES)))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {path}")
+    return files
+
+
+def rollup(store: Store) -> int:
+    """Bring the hourly and daily rollups up to date with everything loaded."""
+    return store.refresh_rollups()
+
+
+@dataclass
+class DetectReport:
+    """What a detection pass found per window."""
+
+    as_of: datetime | None = None
+    windows: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    rows_changed: int = 0
+
+
+def default_as_of(store: Store) -> datetime | None:
+    """The end of the latest hour that holds data: the 'now' of a detection over stored history."""
+    span = store.time_range()
+    if span is None:
+        return None
+    latest = span[1].replace(minute=0, second=0, microsecond=0)
+    return latest + GRAINS["hour"].to_pytimedelta()
+
+
+def detect(
+    store: Store,
+    run_id: str,
+    *,
+    windows: Iterable[str] = tuple(WINDOWS),
+    detector: ThresholdDetector | None = None,
+    as_of: datetime | None = None,
+) -> DetectReport:
+    """Score every keyword of every slice for each window at ``as_of``, and store the ranked trends."""
+    detector = detector or ThresholdDetector()
+    report = DetectReport(as_of=as_of or default_as_of(store))
+    span = store.time_range()
+    if report.as_of is None or span is None:
+        return report
+    for name in windows:
+        window = Window(name, report.as_of)
+        if span[0] > window.before_start + timedelta(hours=1):
+            report.skipped[name] = (
+                f"history starts {span[0]:%Y-%m-%d %H:%M}, after the start of the window before "
+                f"({window.before_start:%Y-%m-%d %H:%M}): not enough history to compare"
+            )
+            continue
+        buckets = store.bucket_frame("hour", window.before_start, window.as_of)
+        totals = store.totals_frame("hour", window.before_start, window.as_of)
+        if buckets.empty:
+            report.windows[name] = 0
+            continue
+        scored = detector.score(compare_windows(buckets, totals, window))
+        trends = rank_trends(scored, as_of=report.as_of, window=name, detector=detector.name)
+        report.rows_changed += store.save_trends(trends, run_id)
+        report.windows[name] = len(trends)
+    return report
+
+
+class StageTimer:
+    """Collects per-stage durations for ``pipeline_metrics``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def time(self, stage: str) -> _Timing:
+        return _Timing(self, stage)
+
+
+class _Timing:
+    def __init__(self, timer: StageTimer, stage: str) -> None:
+        self.timer = timer
+        self.stage = stage
+        self.start = 0.0
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.seconds[self.stage] = self.timer.seconds.get(self.stage, 0.0) + time.perf_counter() - self.start
+
+
+@dataclass
+class RunSummary:
+    """Everything one ``tiktrend run`` did, as stored in ``runs.summary``."""
+
+    run_id: str
+    ingest: IngestReport
+    rollup_rows: int
+    detect: DetectReport
+    seconds: dict[str, float]
+    simulated: Path | None = None
+    ground_truth: Path | None = None
+
+
+def run_pipeline(
+    store: Store,
+    settings: Settings,
+    inputs: list[Path] | None = None,
+    *,
+    fmt: str | None = None,
+    region: str | None = None,
+    windows: Iterable[str] = tuple(WINDOWS),
+    detector: ThresholdDetector | None = None,
+    simulation: Any = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """The whole pipeline once; with no inputs, on a fresh simulated feed (the embedded default)."""
+    from tiktrend.collect.simulator import SimConfig, write_simulation
+
+    detector = detector or ThresholdDetector()
+    windows = tuple(windows)
+    run_id = new_run_id()
+    params = {"inputs": [str(p) for p in inputs or []], "format": fmt, "windows": windows, **detector.params()}
+    store.start_run(run_id, "run", params)
+    timer = StageTimer()
+    simulated: Any = None
+    try:
+        source = None
+        if not inputs:
+            with timer.time("simulate"):
+                simulated = write_simulation(simulation or SimConfig(), settings.sim_dir)
+            inputs, source = [simulated.feed_path], "simulator"
+        with timer.time("ingest"):
+            report = ingest(inputs, store, settings, fmt=fmt, source=source, region=region, progress=progress)
+        with timer.time("rollup"):
+            rows = rollup(store)
+        with timer.time("detect"):
+            found = detect(store, run_id, windows=windows, detector=detector)
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", {"seconds": timer.seconds}, error=f"{type(exc).__name__}: {exc}")
+        raise
+    summary = RunSummary(
+        run_id=run_id,
+        ingest=report,
+        rollup_rows=rows,
+        detect=found,
+        seconds=timer.seconds,
+        simulated=simulated.feed_path if simulated else None,
+        ground_truth=simulated.truth_path if simulated else None,
+    )
+    _record_run_metrics(store, summary)
+    store.finish_run(run_id, "ok", asdict(summary))
+    return summary
+
+
+def _record_run_metrics(store: Store, summary: RunSummary) -> None:
+    report = summary.ingest
+    store.record_metrics(
+        summary.run_id,
+        "ingest",
+        {
+            "records_read": report.read,
+            "records_accepted": report.accepted,
+            "records_quarantined": report.quarantined,
+            "videos_new": report.videos_new,
+            "videos_updated": report.videos_updated,
+            "stats_new": report.stats_new,
+            "mentions_new": report.mentions_new,
+            "seconds": summary.seconds.get("ingest", 0.0),
+        },
+    )
+    store.record_metrics(
+        summary.run_id, "rollup", {"rows": summary.rollup_rows, "seconds": summary.seconds.get("rollup", 0.0)}
+    )
+    store.record_metrics(
+        summary.run_id,
+        "detect",
+        {**{f"trends_{w}": n for w, n in summary.detect.windows.items()}, "seconds": summary.seconds.get("detect", 0.0)},
+    )

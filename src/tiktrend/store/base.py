@@ -1,0 +1,119 @@
+"""The storage contract every backend implements (DuckDB now, PostgreSQL next), in pandas frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+import pandas as pd
+
+GRAINS: Final = {"hour": pd.Timedelta(hours=1), "day": pd.Timedelta(days=1)}
+ALL: Final = "*"  # the value of region / category / modality in rollup rows that aggregate over all of them
+
+TABLES: Final = (
+    "videos",
+    "video_stats",
+    "keyword_mentions",
+    "keyword_buckets",
+    "bucket_totals",
+    "trends",
+    "runs",
+    "pipeline_metrics",
+    "quarantine",
+)
+# Tables whose rows are the data (the run log tables grow by one row per execution, by design).
+DATA_TABLES: Final = tuple(t for t in TABLES if t not in ("runs", "pipeline_metrics"))
+
+
+class StoreError(RuntimeError):
+    """A store that cannot be opened or used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one load changed."""
+
+    videos_new: int = 0
+    videos_updated: int = 0
+    stats_new: int = 0
+    mentions_new: int = 0
+
+    def __add__(self, other: LoadResult) -> LoadResult:
+        return LoadResult(
+            self.videos_new + other.videos_new,
+            self.videos_updated + other.videos_updated,
+            self.stats_new + other.stats_new,
+            self.mentions_new + other.mentions_new,
+        )
+
+
+class Store(Protocol):
+    """Idempotent loads keyed on natural keys, incremental rollups, and the queries the product needs."""
+
+    url: str
+
+    def close(self) -> None: ...
+
+    def load_batch(self, videos: pd.DataFrame, mentions: pd.DataFrame) -> LoadResult:
+        """Upsert observations (``VIDEO_COLUMNS``) and their mentions (``MENTION_COLUMNS``) in one transaction."""
+        ...
+
+    def refresh_rollups(self) -> int:
+        """Rebuild only the buckets that loads touched since the last refresh; returns rows written."""
+        ...
+
+    def load_quarantine(self, rows: pd.DataFrame) -> int:
+        """Upsert quarantine rows keyed on (batch_id, position)."""
+        ...
+
+    def bucket_frame(
+        self,
+        grain: str,
+        start: datetime,
+        end: datetime,
+        *,
+        region: str | None = None,
+        category: str | None = None,
+        modality: str | None = None,
+        include_generic: bool = False,
+    ) -> pd.DataFrame:
+        """Rollup rows with bucket in [start, end); None filters mean every value (``*`` rows included)."""
+        ...
+
+    def totals_frame(self, grain: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """Bucket totals (all videos per bucket, region and category) with bucket in [start, end)."""
+        ...
+
+    def time_range(self) -> tuple[datetime, datetime] | None:
+        """The earliest and latest posted_at of any mention, or None when the store is empty."""
+        ...
+
+    def save_trends(self, trends: pd.DataFrame, run_id: str) -> int:
+        """Make the stored trends of each (as_of, time_window, detector) scope equal ``trends``; returns rows changed."""
+        ...
+
+    def top_trends(
+        self,
+        *,
+        window: str | None = None,
+        region: str = ALL,
+        category: str = ALL,
+        modality: str = ALL,
+        detector: str | None = None,
+        limit: int = 20,
+    ) -> pd.DataFrame:
+        """The latest ranked trends for a slice."""
+        ...
+
+    def start_run(self, run_id: str, command: str, params: dict[str, Any]) -> None: ...
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any], error: str | None = None) -> None: ...
+
+    def record_metrics(self, run_id: str, stage: str, metrics: dict[str, float]) -> None: ...
+
+    def table_counts(self) -> dict[str, int]: ...
+
+    def snapshot(self, table: str) -> pd.DataFrame:
+        """A whole table in a stable order (for tests and exports)."""
+        ...

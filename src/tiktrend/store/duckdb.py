@@ -1,0 +1,465 @@
+"""The embedded default store: one DuckDB file, the same contract the PostgreSQL backend implements."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from tiktrend.models import COUNTERS, MENTION_COLUMNS
+from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
+from tiktrend.store.schema import DDL, KEYS
+
+_STATIC_COLUMNS = (
+    "author",
+    "author_followers",
+    "region",
+    "category",
+    "created_at",
+    "caption",
+    "hashtags",
+    "music_id",
+    "music_title",
+    "music_author",
+    "music_original",
+    "duration_s",
+    "language",
+    "cover_url",
+    "video_url",
+    "source",
+)
+_VIDEO_TABLE_COLUMNS = (
+    "video_id",
+    *_STATIC_COLUMNS[:5],
+    "posted_at",
+    *_STATIC_COLUMNS[5:],
+    "first_seen",
+    "last_seen",
+    *COUNTERS,
+)
+
+
+def _static_update(column: str) -> str:
+    # Attributes come from the earliest observation; a later one only fills what is missing.
+    return (
+        f"{column} = CASE WHEN excluded.first_seen < videos.first_seen "
+        f"THEN coalesce(excluded.{column}, videos.{column}) ELSE coalesce(videos.{column}, excluded.{column}) END"
+    )
+
+
+def _counter_update(column: str) -> str:
+    # Counters come from the latest observation; equal times keep the larger value, so order never matters.
+    return (
+        f"{column} = CASE WHEN excluded.last_seen > videos.last_seen THEN coalesce(excluded.{column}, videos.{column}) "
+        f"WHEN excluded.last_seen < videos.last_seen THEN coalesce(videos.{column}, excluded.{column}) "
+        f"ELSE greatest(videos.{column}, excluded.{column}) END"
+    )
+
+
+_UPSERT_VIDEOS = (
+    f"INSERT INTO videos ({', '.join(_VIDEO_TABLE_COLUMNS)}) "
+    f"SELECT {', '.join(_VIDEO_TABLE_COLUMNS)} FROM batch_videos "
+    "ON CONFLICT (video_id) DO UPDATE SET "
+    + ", ".join(
+        [
+            *(_static_update(c) for c in _STATIC_COLUMNS),
+            "posted_at = coalesce(excluded.created_at, videos.created_at, least(videos.posted_at, excluded.posted_at))",
+            "first_seen = least(videos.first_seen, excluded.first_seen)",
+            "last_seen = greatest(videos.last_seen, excluded.last_seen)",
+            *(_counter_update(c) for c in COUNTERS),
+        ]
+    )
+)
+
+_UPSERT_STATS = (
+    f"INSERT INTO video_stats SELECT video_id, observed_at, {', '.join(COUNTERS)} FROM batch_stats "
+    "ON CONFLICT (video_id, observed_at) DO UPDATE SET "
+    + ", ".join(f"{c} = greatest(video_stats.{c}, excluded.{c})" for c in COUNTERS)
+)
+
+# Mentions take their time, region and category from the stored video, so they follow its upserts.
+_UPSERT_MENTIONS = """
+    INSERT INTO keyword_mentions
+    SELECT m.video_id, m.keyword, m.modality, m.display, m.weight, m.is_generic, v.posted_at, v.region, v.category
+    FROM batch_mentions m JOIN videos v USING (video_id)
+    ON CONFLICT (video_id, keyword, modality) DO UPDATE SET
+        posted_at = excluded.posted_at, region = excluded.region, category = excluded.category
+"""
+
+_ENQUEUE = """
+    INSERT INTO rollup_queue
+    SELECT DISTINCT date_trunc('hour', v.posted_at) FROM videos v SEMI JOIN batch_videos b USING (video_id)
+    ON CONFLICT DO NOTHING
+"""
+
+_LABEL = "CASE WHEN grouping({col}) = 1 THEN '{all}' ELSE {col} END AS {col}"
+_REGION = _LABEL.format(col="region", all=ALL)
+_CATEGORY = _LABEL.format(col="category", all=ALL)
+_SETS = "GROUPING SETS ((region, category), (region), (category), ())"
+
+_TOTALS = f"""
+    INSERT INTO bucket_totals
+    SELECT date_trunc($grain, posted_at) AS bkt, $grain, {_REGION}, {_CATEGORY}, count(*),
+           {", ".join(f"coalesce(sum({c}), 0)" for c in COUNTERS)}
+    FROM videos
+    WHERE date_trunc($grain, posted_at) IN (SELECT bucket FROM rollup_targets)
+    GROUP BY bkt, {_SETS}
+"""
+
+# One row per video inside every group (a video has one region and category), so count(*) counts videos and
+# engagement sums never double count; the all-modality rows first fold a video's modalities into one.
+_KEYWORD_BUCKETS = f"""
+    INSERT INTO keyword_buckets
+    WITH m AS (
+        SELECT date_trunc($grain, posted_at) AS bkt, keyword, modality, region, category, video_id,
+               weight, is_generic, display
+        FROM keyword_mentions
+        WHERE date_trunc($grain, posted_at) IN (SELECT bucket FROM rollup_targets)
+    ),
+    rows AS (
+        SELECT * FROM m
+        UNION ALL
+        SELECT bkt, keyword, '{ALL}', region, category, video_id, sum(weight), bool_or(is_generic), min(display)
+        FROM m GROUP BY bkt, keyword, region, category, video_id
+    ),
+    grouped AS (
+        SELECT r.bkt, r.keyword, r.modality, {_REGION.replace("region", "r.region", 2)},
+               {_CATEGORY.replace("category", "r.category", 2)},
+               min(r.display) AS display, bool_or(r.is_generic) AS is_generic, sum(r.weight) AS mentions,
+               count(*) AS videos, {", ".join(f"coalesce(sum(v.{c}), 0) AS {c}" for c in COUNTERS)}
+        FROM rows r JOIN videos v USING (video_id)
+        GROUP BY r.bkt, r.keyword, r.modality, GROUPING SETS ((r.region, r.category), (r.region), (r.category), ())
+    )
+    SELECT g.bkt, $grain, g.keyword, g.region, g.category, g.modality, g.display, g.is_generic, g.mentions,
+           g.videos, {", ".join(f"g.{c}" for c in COUNTERS)}, g.videos / t.videos
+    FROM grouped g JOIN bucket_totals t
+      ON t.bucket = g.bkt AND t.grain = $grain AND t.region = g.region AND t.category = g.category
+"""
+
+
+def _utc_naive(series: pd.Series) -> pd.Series:
+    values = pd.to_datetime(series, utc=True)
+    return values.dt.tz_convert(UTC).dt.tz_localize(None).astype("datetime64[us]")
+
+
+def _videos_frame(observations: pd.DataFrame) -> pd.DataFrame:
+    """One row per video: attributes of its earliest observation, counters of its latest."""
+    obs = observations.sort_values(["video_id", "observed_at"], kind="stable")
+    grouped = obs.groupby("video_id", sort=True)
+    first = grouped[list(_STATIC_COLUMNS)].first()
+    # groupby().first() skips missing values per column: exactly "earliest, gaps filled by later".
+    first["hashtags"] = grouped["hashtags"].agg(lambda tags: next((t for t in tags if len(t)), []))
+    last = grouped[list(COUNTERS)].last()
+    frame = first.join(last)
+    frame["first_seen"] = grouped["observed_at"].min()
+    frame["last_seen"] = grouped["observed_at"].max()
+    frame["posted_at"] = frame["created_at"].fillna(frame["first_seen"])
+    return frame.reset_index()[list(_VIDEO_TABLE_COLUMNS)]
+
+
+def _stats_frame(observations: pd.DataFrame) -> pd.DataFrame:
+    """One row per (video, observation time), the larger counter when a source repeats a moment."""
+    return observations.groupby(["video_id", "observed_at"], as_index=False)[list(COUNTERS)].max()
+
+
+def _path_of(url: str) -> Path:
+    if not url.startswith("duckdb://"):
+        raise StoreError(f"not a DuckDB URL: {url!r}; expected duckdb:///path/to/file.duckdb")
+    raw = url.removeprefix("duckdb://")
+    # SQLAlchemy's convention: duckdb:///relative/x.duckdb and duckdb:////absolute/x.duckdb.
+    path = raw[1:] if raw.startswith("/") else raw
+    if not path:
+        raise StoreError(f"the DuckDB URL {url!r} names no file; expected duckdb:///path/to/file.duckdb")
+    return Path(path)
+
+
+class DuckDBStore:
+    """A :class:`~tiktrend.store.base.Store` in one DuckDB file."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = _path_of(url)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(str(self.path))
+        except (OSError, duckdb.Error) as exc:
+            raise StoreError(
+                f"cannot open the DuckDB store at {self.path}: {exc}. "
+                "Check that the directory is writable and that no other tiktrend process holds the file "
+                "(set TIKTREND_DATABASE_URL to use another file)."
+            ) from exc
+        for statement in DDL:
+            self.con.execute(statement)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> DuckDBStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- loads -------------------------------------------------------------------------------------------
+
+    def load_batch(self, videos: pd.DataFrame, mentions: pd.DataFrame) -> LoadResult:
+        if videos.empty:
+            return LoadResult()
+        observations = videos.copy()
+        for column in ("observed_at", "created_at"):
+            observations[column] = _utc_naive(observations[column])
+        batch_videos = _videos_frame(observations)
+        batch_stats = _stats_frame(observations)
+        batch_mentions = mentions.reindex(columns=list(MENTION_COLUMNS)).drop_duplicates(["video_id", "keyword", "modality"])
+        con = self.con
+        con.register("batch_videos", batch_videos)
+        con.register("batch_stats", batch_stats)
+        con.register("batch_mentions", batch_mentions)
+        try:
+            con.begin()
+            before = self._counts(("videos", "video_stats", "keyword_mentions"))
+            updated = self._scalar(
+                "SELECT count(*) FROM videos v JOIN batch_videos b USING (video_id) "
+                "WHERE b.last_seen > v.last_seen OR b.first_seen < v.first_seen"
+            )
+            con.execute(_ENQUEUE)  # buckets the videos sat in before this load
+            con.execute(_UPSERT_VIDEOS)
+            con.execute(_UPSERT_STATS)
+            con.execute(_UPSERT_MENTIONS)
+            con.execute(_ENQUEUE)  # and the ones they sit in now
+            after = self._counts(("videos", "video_stats", "keyword_mentions"))
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        finally:
+            for name in ("batch_videos", "batch_stats", "batch_mentions"):
+                con.unregister(name)
+        return LoadResult(
+            videos_new=after["videos"] - before["videos"],
+            videos_updated=updated,
+            stats_new=after["video_stats"] - before["video_stats"],
+            mentions_new=after["keyword_mentions"] - before["keyword_mentions"],
+        )
+
+    def load_quarantine(self, rows: pd.DataFrame) -> int:
+        if rows.empty:
+            return 0
+        frame = rows[["batch_id", "position", "source", "format", "reason", "excerpt"]].copy()
+        frame["quarantined_at"] = datetime.now(tz=UTC).replace(tzinfo=None)
+        self.con.register("batch_quarantine", frame)
+        try:
+            before = self._scalar("SELECT count(*) FROM quarantine")
+            # The first time a record was quarantined is the fact worth keeping.
+            self.con.execute("INSERT INTO quarantine SELECT * FROM batch_quarantine ON CONFLICT DO NOTHING")
+            return self._scalar("SELECT count(*) FROM quarantine") - before
+        finally:
+            self.con.unregister("batch_quarantine")
+
+    def refresh_rollups(self) -> int:
+        con = self.con
+        queued = self._scalar("SELECT count(*) FROM rollup_queue")
+        if queued == 0:
+            return 0
+        written = 0
+        try:
+            con.begin()
+            for grain in GRAINS:
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE rollup_targets AS "
+                    "SELECT DISTINCT date_trunc($grain, bucket) AS bucket FROM rollup_queue",
+                    {"grain": grain},
+                )
+                for table in ("keyword_buckets", "bucket_totals"):
+                    con.execute(
+                        f"DELETE FROM {table} WHERE grain = $grain "  # noqa: S608 - table from a fixed tuple
+                        "AND bucket IN (SELECT bucket FROM rollup_targets)",
+                        {"grain": grain},
+                    )
+                con.execute(_TOTALS, {"grain": grain})
+                con.execute(_KEYWORD_BUCKETS, {"grain": grain})
+                written += self._scalar(
+                    "SELECT count(*) FROM keyword_buckets WHERE grain = $grain "
+                    "AND bucket IN (SELECT bucket FROM rollup_targets)",
+                    {"grain": grain},
+                )
+            con.execute("DELETE FROM rollup_queue")
+            con.execute("DROP TABLE rollup_targets")
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        return written
+
+    # ---- queries -----------------------------------------------------------------------------------------
+
+    def bucket_frame(
+        self,
+        grain: str,
+        start: datetime,
+        end: datetime,
+        *,
+        region: str | None = None,
+        category: str | None = None,
+        modality: str | None = None,
+        include_generic: bool = False,
+    ) -> pd.DataFrame:
+        if grain not in GRAINS:
+            raise ValueError(f"grain must be one of {sorted(GRAINS)}, not {grain!r}")
+        sql = (
+            "SELECT * FROM keyword_buckets k WHERE k.grain = $grain AND k.bucket >= $start AND k.bucket < $end "
+            "AND ($region IS NULL OR k.region = $region) AND ($category IS NULL OR k.category = $category) "
+            "AND ($modality IS NULL OR k.modality = $modality) AND ($generic OR NOT k.is_generic) "
+            "ORDER BY k.bucket, k.keyword, k.region, k.category, k.modality"
+        )
+        params = {
+            "grain": grain,
+            "start": _naive(start),
+            "end": _naive(end),
+            "region": region,
+            "category": category,
+            "modality": modality,
+            "generic": include_generic,
+        }
+        return self.con.execute(sql, params).df()
+
+    def totals_frame(self, grain: str, start: datetime, end: datetime) -> pd.DataFrame:
+        sql = (
+            "SELECT * FROM bucket_totals WHERE grain = $grain AND bucket >= $start AND bucket < $end "
+            "ORDER BY bucket, region, category"
+        )
+        return self.con.execute(sql, {"grain": grain, "start": _naive(start), "end": _naive(end)}).df()
+
+    def time_range(self) -> tuple[datetime, datetime] | None:
+        row = self.con.execute("SELECT min(posted_at), max(posted_at) FROM keyword_mentions").fetchone()
+        if row is None or row[0] is None:
+            return None
+        return row[0].replace(tzinfo=UTC), row[1].replace(tzinfo=UTC)
+
+    def save_trends(self, trends: pd.DataFrame, run_id: str) -> int:
+        if trends.empty:
+            return 0
+        frame = trends.copy()
+        frame["as_of"] = _utc_naive(frame["as_of"])
+        frame["run_id"] = run_id
+        columns = [c for c in self._columns("trends")]
+        frame = frame[columns]
+        value_columns = [c for c in columns if c != "run_id"]
+        cols = ", ".join(value_columns)
+        self.con.register("new_trends", frame)
+        try:
+            self.con.begin()
+            # Only rows whose content changed are touched: re-running a detection on the same data is a no-op.
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE trend_scopes AS "
+                "SELECT DISTINCT as_of, time_window, detector FROM new_trends"
+            )
+            removed = self._scalar(
+                f"SELECT count(*) FROM (SELECT {cols} FROM trends "  # noqa: S608 - fixed column names
+                "SEMI JOIN trend_scopes USING (as_of, time_window, detector) "
+                f"EXCEPT SELECT {cols} FROM new_trends)"
+            )
+            self.con.execute(
+                f"DELETE FROM trends WHERE (as_of, time_window, detector) IN "  # noqa: S608
+                "(SELECT (as_of, time_window, detector) FROM trend_scopes) "
+                f"AND ({cols}) NOT IN (SELECT ({cols}) FROM new_trends)"
+            )
+            self.con.execute(
+                f"INSERT INTO trends SELECT * FROM new_trends WHERE ({cols}) NOT IN "  # noqa: S608
+                f"(SELECT ({cols}) FROM trends) ON CONFLICT DO NOTHING"
+            )
+            self.con.execute("DROP TABLE trend_scopes")
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        finally:
+            self.con.unregister("new_trends")
+        return removed
+
+    def top_trends(
+        self,
+        *,
+        window: str | None = None,
+        region: str = ALL,
+        category: str = ALL,
+        modality: str = ALL,
+        detector: str | None = None,
+        limit: int = 20,
+    ) -> pd.DataFrame:
+        sql = """
+            WITH latest AS (
+                SELECT time_window, detector, max(as_of) AS as_of FROM trends
+                WHERE ($window IS NULL OR time_window = $window) AND ($detector IS NULL OR detector = $detector)
+                GROUP BY time_window, detector
+            )
+            SELECT t.* FROM trends t JOIN latest USING (time_window, detector, as_of)
+            WHERE t.region = $region AND t.category = $category AND t.modality = $modality
+            ORDER BY t.time_window, t.detector, t.rank
+            LIMIT $limit
+        """
+        params = {
+            "window": window,
+            "detector": detector,
+            "region": region,
+            "category": category,
+            "modality": modality,
+            "limit": limit,
+        }
+        return self.con.execute(sql, params).df()
+
+    # ---- runs and metrics --------------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, command: str, params: dict[str, Any]) -> None:
+        self.con.execute(
+            "INSERT INTO runs (run_id, command, params, started_at, status) VALUES (?, ?, ?, ?, 'running')",
+            [run_id, command, json.dumps(params, default=str, sort_keys=True), _naive(datetime.now(tz=UTC))],
+        )
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any], error: str | None = None) -> None:
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, summary = ?, error = ? WHERE run_id = ?",
+            [_naive(datetime.now(tz=UTC)), status, json.dumps(summary, default=str, sort_keys=True), error, run_id],
+        )
+
+    def record_metrics(self, run_id: str, stage: str, metrics: dict[str, float]) -> None:
+        rows = [(run_id, stage, name, float(value)) for name, value in metrics.items()]
+        if rows:
+            self.con.executemany(
+                "INSERT INTO pipeline_metrics VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET value = excluded.value",
+                rows,
+            )
+
+    def table_counts(self) -> dict[str, int]:
+        return self._counts(TABLES)
+
+    def snapshot(self, table: str) -> pd.DataFrame:
+        if table not in KEYS:
+            raise ValueError(f"unknown table {table!r}")
+        order = ", ".join(KEYS[table])
+        return self.con.execute(f"SELECT * FROM {table} ORDER BY {order}").df()  # noqa: S608 - fixed names
+
+    # ---- helpers -----------------------------------------------------------------------------------------
+
+    def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> int:
+        row = self.con.execute(sql, params or {}).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _counts(self, tables: tuple[str, ...]) -> dict[str, int]:
+        return {t: self._scalar(f"SELECT count(*) FROM {t}") for t in tables}  # noqa: S608 - fixed names
+
+    def _columns(self, table: str) -> list[str]:
+        rows = self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value

@@ -1,0 +1,155 @@
+"""Core tables of both backends (DESIGN.md), in the SQL both DuckDB and PostgreSQL accept.
+
+Timestamps are stored as UTC without a zone (``TIMESTAMP``); every writer converts to UTC first.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+COUNTER_COLUMNS: Final = "views BIGINT, likes BIGINT, comments BIGINT, shares BIGINT, saves BIGINT"
+
+DDL: Final = (
+    f"""
+    CREATE TABLE IF NOT EXISTS videos (
+        video_id VARCHAR PRIMARY KEY,
+        author VARCHAR,
+        author_followers BIGINT,
+        region VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        created_at TIMESTAMP,
+        posted_at TIMESTAMP NOT NULL,
+        caption VARCHAR,
+        hashtags VARCHAR[],
+        music_id VARCHAR,
+        music_title VARCHAR,
+        music_author VARCHAR,
+        music_original BOOLEAN,
+        duration_s DOUBLE,
+        language VARCHAR,
+        cover_url VARCHAR,
+        video_url VARCHAR,
+        source VARCHAR NOT NULL,
+        first_seen TIMESTAMP NOT NULL,
+        last_seen TIMESTAMP NOT NULL,
+        {COUNTER_COLUMNS}
+    )""",
+    f"""
+    CREATE TABLE IF NOT EXISTS video_stats (
+        video_id VARCHAR NOT NULL,
+        observed_at TIMESTAMP NOT NULL,
+        {COUNTER_COLUMNS},
+        PRIMARY KEY (video_id, observed_at)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS keyword_mentions (
+        video_id VARCHAR NOT NULL,
+        keyword VARCHAR NOT NULL,
+        modality VARCHAR NOT NULL,
+        display VARCHAR NOT NULL,
+        weight DOUBLE NOT NULL,
+        is_generic BOOLEAN NOT NULL,
+        posted_at TIMESTAMP NOT NULL,
+        region VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        PRIMARY KEY (video_id, keyword, modality)
+    )""",
+    f"""
+    CREATE TABLE IF NOT EXISTS keyword_buckets (
+        bucket TIMESTAMP NOT NULL,
+        grain VARCHAR NOT NULL,
+        keyword VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        modality VARCHAR NOT NULL,
+        display VARCHAR NOT NULL,
+        is_generic BOOLEAN NOT NULL,
+        mentions DOUBLE NOT NULL,
+        videos BIGINT NOT NULL,
+        {COUNTER_COLUMNS},
+        share DOUBLE NOT NULL,
+        PRIMARY KEY (bucket, grain, keyword, region, category, modality)
+    )""",
+    f"""
+    CREATE TABLE IF NOT EXISTS bucket_totals (
+        bucket TIMESTAMP NOT NULL,
+        grain VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        videos BIGINT NOT NULL,
+        {COUNTER_COLUMNS},
+        PRIMARY KEY (bucket, grain, region, category)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS rollup_queue (
+        bucket TIMESTAMP PRIMARY KEY
+    )""",
+    f"""
+    CREATE TABLE IF NOT EXISTS trends (
+        as_of TIMESTAMP NOT NULL,
+        time_window VARCHAR NOT NULL,
+        detector VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        modality VARCHAR NOT NULL,
+        keyword VARCHAR NOT NULL,
+        display VARCHAR NOT NULL,
+        rank INTEGER NOT NULL,
+        score DOUBLE NOT NULL,
+        growth DOUBLE NOT NULL,
+        videos_now BIGINT NOT NULL,
+        videos_before BIGINT NOT NULL,
+        mentions_now DOUBLE NOT NULL,
+        mentions_before DOUBLE NOT NULL,
+        share_now DOUBLE NOT NULL,
+        share_before DOUBLE NOT NULL,
+        {COUNTER_COLUMNS},
+        stage VARCHAR NOT NULL,
+        explanation VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        PRIMARY KEY (as_of, time_window, detector, region, category, modality, keyword)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY,
+        command VARCHAR NOT NULL,
+        params VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP,
+        status VARCHAR NOT NULL,
+        summary VARCHAR,
+        error VARCHAR
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS pipeline_metrics (
+        run_id VARCHAR NOT NULL,
+        stage VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        value DOUBLE NOT NULL,
+        PRIMARY KEY (run_id, stage, metric)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS quarantine (
+        batch_id VARCHAR NOT NULL,
+        position BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        excerpt VARCHAR NOT NULL,
+        quarantined_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (batch_id, position)
+    )""",
+)
+
+# Natural keys, used for stable ordering in snapshots and exports.
+KEYS: Final = {
+    "videos": ("video_id",),
+    "video_stats": ("video_id", "observed_at"),
+    "keyword_mentions": ("video_id", "keyword", "modality"),
+    "keyword_buckets": ("bucket", "grain", "keyword", "region", "category", "modality"),
+    "bucket_totals": ("bucket", "grain", "region", "category"),
+    "trends": ("as_of", "time_window", "detector", "region", "category", "modality", "keyword"),
+    "runs": ("run_id",),
+    "pipeline_metrics": ("run_id", "stage", "metric"),
+    "quarantine": ("batch_id", "position"),
+}

@@ -1,0 +1,195 @@
+"""The DuckDB store: idempotent upserts, order-independent merges, rollups equal to a full recomputation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tiktrend.models import VIDEO_COLUMNS
+from tiktrend.store import DATA_TABLES, StoreError, open_store
+from tiktrend.store.duckdb import DuckDBStore
+
+T0 = datetime(2025, 6, 1, 10, tzinfo=UTC)
+
+
+def observation(video_id: str, hours: float, **fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(VIDEO_COLUMNS)
+    row.update(
+        video_id=video_id,
+        observed_at=T0 + timedelta(hours=hours),
+        created_at=T0,
+        region="US",
+        category="food",
+        caption="",
+        hashtags=[],
+        source="test",
+    )
+    row.update(fields)
+    return row
+
+
+def mention(video_id: str, keyword: str, modality: str = "hashtag", generic: bool = False) -> dict[str, Any]:
+    return {
+        "video_id": video_id,
+        "keyword": keyword,
+        "display": keyword,
+        "modality": modality,
+        "weight": 1.0,
+        "is_generic": generic,
+    }
+
+
+def frames(obs: list[dict[str, Any]], mentions: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pd.DataFrame(obs), pd.DataFrame(mentions)
+
+
+def all_tables(store: DuckDBStore) -> dict[str, pd.DataFrame]:
+    return {table: store.snapshot(table) for table in DATA_TABLES}
+
+
+def test_counters_come_from_latest_observation_attributes_from_earliest(store: DuckDBStore) -> None:
+    late = observation("v1", 5, views=500, caption="later caption", author=None)
+    early = observation("v1", 1, views=100, caption="first caption", author="alice")
+    store.load_batch(*frames([late], [mention("v1", "a")]))
+    store.load_batch(*frames([early], [mention("v1", "a")]))
+    video = store.snapshot("videos").iloc[0]
+    assert video["views"] == 500
+    assert video["caption"] == "first caption"
+    assert video["author"] == "alice"
+    assert video["first_seen"] == pd.Timestamp("2025-06-01 11:00")
+    assert video["last_seen"] == pd.Timestamp("2025-06-01 15:00")
+    assert len(store.snapshot("video_stats")) == 2
+
+
+def test_load_order_does_not_change_the_result(tmp_path: Any) -> None:
+    batches = [
+        frames([observation("v1", 1, views=10), observation("v2", 2, views=7)], [mention("v1", "a")]),
+        frames([observation("v1", 3, views=30, likes=4)], [mention("v1", "a"), mention("v1", "b", "caption")]),
+        frames([observation("v2", 1, views=5, author="bob")], [mention("v2", "a")]),
+    ]
+    results = []
+    for name, order in (("forward", batches), ("backward", batches[::-1])):
+        with DuckDBStore(f"duckdb:///{tmp_path / name}.duckdb") as store:
+            for batch in order:
+                store.load_batch(*batch)
+            store.refresh_rollups()
+            results.append(all_tables(store))
+    for table in DATA_TABLES:
+        pd.testing.assert_frame_equal(results[0][table], results[1][table], check_like=True)
+
+
+def test_reloading_a_batch_changes_nothing(store: DuckDBStore) -> None:
+    batch = frames(
+        [observation("v1", 1, views=10), observation("v1", 2, views=20), observation("v2", 1, views=3)],
+        [mention("v1", "a"), mention("v2", "a"), mention("v2", "fyp", generic=True)],
+    )
+    first = store.load_batch(*batch)
+    store.refresh_rollups()
+    before = all_tables(store)
+    second = store.load_batch(*batch)
+    store.refresh_rollups()
+    assert (first.videos_new, first.stats_new, first.mentions_new) == (2, 3, 3)
+    assert (second.videos_new, second.videos_updated, second.stats_new, second.mentions_new) == (0, 0, 0, 0)
+    for table, frame in all_tables(store).items():
+        pd.testing.assert_frame_equal(frame, before[table], obj=table)
+
+
+def test_same_moment_twice_keeps_the_larger_counter(store: DuckDBStore) -> None:
+    store.load_batch(*frames([observation("v1", 1, comments=5), observation("v1", 1, comments=7)], []))
+    stats = store.snapshot("video_stats")
+    assert len(stats) == 1
+    assert stats.iloc[0]["comments"] == 7
+
+
+def _recomputed_hourly(store: DuckDBStore) -> pd.DataFrame:
+    """Hourly rollups recomputed from scratch in pandas, to check the incremental SQL against."""
+    mentions = store.snapshot("keyword_mentions")
+    videos = store.snapshot("videos").set_index("video_id")
+    mentions["bucket"] = mentions["posted_at"].dt.floor("h")
+    rows = []
+    for region in (None, "region"):
+        for category in (None, "category"):
+            for by_modality in (True, False):
+                keys = ["bucket", "keyword"] + [c for c in (region, category) if c]
+                if by_modality:
+                    keys.append("modality")
+                grouped = mentions.groupby(keys)["video_id"].nunique().rename("videos").reset_index()
+                grouped["views"] = [
+                    videos.loc[list(set(ids)), "views"].sum()
+                    for _, ids in mentions.groupby(keys)["video_id"]
+                ]
+                grouped["region"] = grouped["region"] if region else "*"
+                grouped["category"] = grouped["category"] if category else "*"
+                grouped["modality"] = grouped["modality"] if by_modality else "*"
+                rows.append(grouped)
+    expected = pd.concat(rows)[["bucket", "keyword", "region", "category", "modality", "videos", "views"]]
+    return expected.sort_values(["bucket", "keyword", "region", "category", "modality"]).reset_index(drop=True)
+
+
+def test_incremental_rollups_equal_a_full_recomputation(store: DuckDBStore) -> None:
+    # Three loads touching overlapping hours, regions and modalities, with counters that change later.
+    store.load_batch(
+        *frames(
+            [observation(f"a{i}", 1, created_at=T0 + timedelta(minutes=20 * i), views=i) for i in range(6)],
+            [mention(f"a{i}", "dance") for i in range(6)] + [mention("a1", "dance", "caption")],
+        )
+    )
+    store.refresh_rollups()
+    store.load_batch(
+        *frames(
+            [observation(f"b{i}", 2, region="DE", created_at=T0 + timedelta(minutes=50 * i)) for i in range(4)]
+            + [observation("a2", 9, views=1000)],
+            [mention(f"b{i}", "dance", "music") for i in range(4)] + [mention("b0", "cake")],
+        )
+    )
+    store.refresh_rollups()
+    got = store.snapshot("keyword_buckets")
+    got = got[got["grain"] == "hour"][["bucket", "keyword", "region", "category", "modality", "videos", "views"]]
+    got = got.sort_values(["bucket", "keyword", "region", "category", "modality"]).reset_index(drop=True)
+    expected = _recomputed_hourly(store)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    totals = store.snapshot("bucket_totals")
+    everything = totals[(totals["grain"] == "day") & (totals["region"] == "*") & (totals["category"] == "*")]
+    assert everything["videos"].sum() == 10
+
+
+def test_share_is_against_all_videos_of_the_bucket(store: DuckDBStore) -> None:
+    store.load_batch(
+        *frames([observation(f"v{i}", 1) for i in range(4)], [mention("v0", "rare"), mention("v1", "rare")])
+    )
+    store.refresh_rollups()
+    rows = store.snapshot("keyword_buckets")
+    row = rows[(rows["grain"] == "hour") & (rows["region"] == "*") & (rows["modality"] == "*")].iloc[0]
+    assert row["videos"] == 2
+    assert row["share"] == pytest.approx(0.5)
+
+
+def test_trends_save_is_idempotent_and_replaces_a_scope(store: DuckDBStore) -> None:
+    row = {
+        "as_of": T0, "time_window": "1d", "detector": "threshold", "region": "*", "category": "*",
+        "modality": "*", "keyword": "dance", "display": "Dance", "rank": 1, "score": 2.0, "growth": 2.0,
+        "videos_now": 9, "videos_before": 3, "mentions_now": 9.0, "mentions_before": 3.0, "share_now": 0.1,
+        "share_before": 0.05, "views": 1, "likes": 1, "comments": 1, "shares": 1, "saves": 1,
+        "stage": "rising", "explanation": "x",
+    }  # fmt: skip
+    store.save_trends(pd.DataFrame([row]), "run-1")
+    store.save_trends(pd.DataFrame([row]), "run-2")
+    saved = store.snapshot("trends")
+    assert len(saved) == 1
+    assert saved.iloc[0]["run_id"] == "run-1"  # unchanged content keeps its first run
+    store.save_trends(pd.DataFrame([{**row, "keyword": "cake", "display": "Cake"}]), "run-3")
+    assert list(store.snapshot("trends")["keyword"]) == ["cake"]
+
+
+def test_bad_urls_and_unopenable_files_say_what_to_do(tmp_path: Any) -> None:
+    with pytest.raises(StoreError, match="expected duckdb:///"):
+        open_store("mysql://x")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot open the DuckDB store"):
+        open_store(f"duckdb:///{blocker}/sub/x.duckdb")
+    with pytest.raises(StoreError, match="PostgreSQL"):
+        open_store("postgresql://localhost/tiktrend")

@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 MODALITIES: Final = ("hashtag", "caption", "music", "transcript", "ocr", "image_caption")
 UNKNOWN: Final = "unknown"
@@ -19,6 +19,7 @@ _VIDEO_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 # Observations stamped further than this in the future are clock or parsing errors, not data.
 MAX_FUTURE_SKEW: Final = timedelta(days=1)
 MAX_CAPTION_CHARS: Final = 10_000
+MAX_COUNT: Final = 2**63 - 1  # counters are BIGINT in every store
 COUNTERS: Final = ("views", "likes", "comments", "shares", "saves")
 
 
@@ -59,11 +60,11 @@ class Video(BaseModel):
     music_title: str | None = None
     music_author: str | None = None
     music_original: bool | None = None
-    views: int | None = Field(default=None, ge=0)
-    likes: int | None = Field(default=None, ge=0)
-    comments: int | None = Field(default=None, ge=0)
-    shares: int | None = Field(default=None, ge=0)
-    saves: int | None = Field(default=None, ge=0)
+    views: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    likes: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    comments: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    shares: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    saves: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     duration_s: float | None = Field(default=None, ge=0)
     language: str | None = None
     cover_url: str | None = None
@@ -86,20 +87,12 @@ class Video(BaseModel):
 
     @field_validator("region", "category", mode="before")
     @classmethod
-    def _label(cls, value: object) -> object:
+    def _label(cls, value: object, info: ValidationInfo) -> object:
         if value is None or (isinstance(value, str) and not value.strip()):
             return UNKNOWN
+        if isinstance(value, str) and value != UNKNOWN:
+            return value.strip().upper() if info.field_name == "region" else value.strip().lower()
         return value
-
-    @field_validator("region")
-    @classmethod
-    def _region_upper(cls, value: str) -> str:
-        return value if value == UNKNOWN else value.upper()
-
-    @field_validator("category")
-    @classmethod
-    def _category_lower(cls, value: str) -> str:
-        return value.lower()
 
     @field_validator("caption")
     @classmethod

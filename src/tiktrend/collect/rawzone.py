@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from tiktrend.collect.formats import RawRecord
 
@@ -149,7 +149,7 @@ class BatchWriter:
         if target is not None:
             self._tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             # mtime=0 keeps the compressed bytes a function of the content alone.
-            self._handle = gzip.GzipFile(self._tmp, "wb", compresslevel=5, mtime=0)
+            self._handle = cast(IO[bytes], gzip.GzipFile(self._tmp, "wb", compresslevel=5, mtime=0))
 
     @property
     def skip(self) -> bool:

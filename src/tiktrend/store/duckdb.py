@@ -370,7 +370,7 @@ class DuckDBStore:
             )
             self.con.execute(
                 f"INSERT INTO trends SELECT * FROM new_trends WHERE ({cols}) NOT IN "  # noqa: S608
-                f"(SELECT ({cols}) FROM trends) ON CONFLICT DO NOTHING"
+                f"(SELECT ({cols}) FROM trends)"
             )
             self.con.execute("DROP TABLE trend_scopes")
             self.con.commit()

@@ -55,10 +55,11 @@ def compare_windows(buckets: pd.DataFrame, totals: pd.DataFrame, window: Window)
     # The late half of the now window shows whether usage is still climbing or has turned.
     late_start = now_start + window.length / 2
     frame = frame.assign(late=frame["bucket"] >= late_start)
-    keys = [*SLICE, "display"]
     now = frame[frame["is_now"]]
     before = frame[~frame["is_now"]]
-    now_sums = now.groupby(keys, sort=False)[["videos", "mentions", *COUNTERS]].sum()
+    now_sums = now.groupby(SLICE, sort=False)[["videos", "mentions", *COUNTERS]].sum()
+    # One display per keyword whatever spellings the buckets hold, so a slice never splits in two.
+    display = frame.groupby(SLICE, sort=False)["display"].min()
     late = now[now["late"]].groupby(SLICE, sort=False)["videos"].sum().rename("videos_late")
     before_sums = (
         before.groupby(SLICE, sort=False)[["videos", "mentions"]]
@@ -67,6 +68,7 @@ def compare_windows(buckets: pd.DataFrame, totals: pd.DataFrame, window: Window)
     )
     result = (
         now_sums.rename(columns={"videos": "videos_now", "mentions": "mentions_now"})
+        .join(display)
         .reset_index()
         .merge(before_sums.reset_index(), on=SLICE, how="left")
         .merge(late.reset_index(), on=SLICE, how="left")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +13,17 @@ from tiktrend.store.duckdb import DuckDBStore
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def shared_file(name: str) -> Path:
+@pytest.fixture
+def shared_file() -> Callable[[str], Path]:
     """A file of the shared real samples, or a skip that says where it was expected."""
-    path = SHARED_DATA / name
-    if not path.exists():
-        pytest.skip(f"shared sample {path} is not present (it sits beside the repository)")
-    return path
+
+    def find(name: str) -> Path:
+        path = SHARED_DATA / name
+        if not path.exists():
+            pytest.skip(f"shared sample {path} is not present (it sits beside the repository)")
+        return path
+
+    return find
 
 
 @pytest.fixture

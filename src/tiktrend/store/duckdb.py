@@ -335,7 +335,8 @@ class DuckDBStore:
         return self.con.execute(sql, {"grain": grain, "start": _naive(start), "end": _naive(end)}).df()
 
     def time_range(self) -> tuple[datetime, datetime] | None:
-        row = self.con.execute("SELECT min(posted_at), max(posted_at) FROM keyword_mentions").fetchone()
+        rows = self.con.execute("SELECT min(posted_at), max(posted_at) FROM keyword_mentions").fetchall()
+        row = rows[0] if rows else None
         if row is None or row[0] is None:
             return None
         return row[0].replace(tzinfo=UTC), row[1].replace(tzinfo=UTC)
@@ -447,8 +448,9 @@ class DuckDBStore:
     # ---- helpers -----------------------------------------------------------------------------------------
 
     def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> int:
-        row = self.con.execute(sql, params or {}).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        # fetchall, not fetchone: DuckDB refuses new work while a result is only partly fetched.
+        rows = self.con.execute(sql, params or {}).fetchall()
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
     def _counts(self, tables: tuple[str, ...]) -> dict[str, int]:
         return {t: self._scalar(f"SELECT count(*) FROM {t}") for t in tables}  # noqa: S608 - fixed names

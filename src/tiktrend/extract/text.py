@@ -1,0 +1,179 @@
+"""Text normalization, canonical keyword keys and caption tokenization.
+
+Keys are for matching, displays are for reading: a key is lower-cased, NFKC-normalized and stripped of edge
+punctuation, keeps diacritics (``Đẹp`` → ``đẹp``, ``Straße`` → ``straße``) and collapses elongations
+(``cuuuute`` → ``cute``); the display is the spelling first seen, with its case and diacritics.
+
+Elongation rule: a run of 3 or more identical letters becomes one letter, doubles are kept (``coffee``,
+``sooo`` → ``so``, ``cuuuute`` → ``cute``). Real triples are rare and are sacrificed consistently (German
+``Schifffahrt`` → ``schifahrt``, glued tags such as ``coffeeeveryday``): every spelling of the word still
+gets the same key. Generic reach tags collapse every repeat (``fypp`` → ``fyp``), see :mod:`generic`.
+
+Everything here is a pure function of its input and the package word lists, so Spark's ``mapInPandas`` can
+run it unchanged; the caches only remember results.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from operator import itemgetter
+
+from tiktrend.extract.generic import generic_form, read_word_list
+
+# Longer "words" are sentences of scripts written without spaces (Chinese, Japanese, Thai) or keyboard mashes;
+# they would only add unique keys. Segmenting those scripts is left to the keyphrase stage.
+MAX_WORD_CHARS = 40
+
+
+def _mark_ranges() -> str:
+    """A regex class body of the combining marks (Mn, Mc) of the BMP, variation selectors excepted."""
+    # Python's \w has no combining marks: without them Thai, Khmer or Myanmar words (and any decomposed
+    # accent) would be cut in pieces. Marks beyond the BMP (historic scripts, musical notation) are left
+    # out: they would turn the class into a slow list of ranges.
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x10000):
+        if 0xFE00 <= code <= 0xFE0F or unicodedata.category(chr(code)) not in ("Mn", "Mc"):
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(rf"\U{a:08x}-\U{b:08x}" if a != b else rf"\U{a:08x}" for a, b in ranges)
+
+
+_MARKS = _mark_ranges()
+_WORD_CHAR = rf"[{_MARKS}\w]"
+_NOT_WORD = rf"(?:[^{_MARKS}\w]|_)"
+
+# Invisible characters are dropped (they split or hide inside tags: fyp<ZWSP>page); typographic apostrophes
+# become ' so that don’t and don't are one token. Done before NFKC, which would turn ´ into a space + accent.
+_INVISIBLE = (
+    "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064"
+)
+_INVISIBLE += "\u2066\u2067\u2068\u2069\ufeff\u115f\u1160\u3164\uffa0"
+_APOSTROPHES = "’‘ʼ`´"
+_TRANSLATE = str.maketrans({**dict.fromkeys(_INVISIBLE), **dict.fromkeys(_APOSTROPHES, "'")})
+# str.translate is slow per character; most texts have nothing to translate, which a search finds fast.
+_TO_TRANSLATE = re.compile(f"[{_INVISIBLE}{_APOSTROPHES}]")
+
+_EDGES = re.compile(rf"^{_NOT_WORD}+|{_NOT_WORD}+$")
+_ELONGATION = re.compile(r"([^\W\d_])\1{2,}")
+# A callable replacement: re.sub would parse a "\1" template again on every call.
+_FIRST = itemgetter(1)
+_SPACES = re.compile(rf"{_NOT_WORD}+")
+
+# The label TikTok puts in front of a reply video's caption ("Replying to @x"), at the start only.
+_REPLY = (
+    r"^\s*(?:replying to|trả lời|antwort auf|antwort an|réponse à|en réponse à|respuesta a|respondiendo a"
+    r"|respondendo a|membalas|ตอบกลับ)(?=\s*@|\s*$)"
+)
+_URL = r"(?:https?://|www\.)\S+"
+_DOMAIN = (
+    r"\b(?:[\w-]+\.)+(?:com|net|org|vn|io|co|me|ly|gg|tv|app|shop|store|link|info|de|fr|es|it|nl|be|ch|at"
+    r"|uk|ru|br)\b(?:/\S*)?"
+)
+_EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+_MENTION = rf"@[{_MARKS}\w.]+"
+# One pass finds everything a caption word must not come from; only the hashtag body is captured, so
+# re.split returns [text, tag-or-None, text, ...].
+_CAPTION_SPLIT = re.compile(rf"{_REPLY}|{_URL}|{_EMAIL}|{_DOMAIN}|{_MENTION}|#({_WORD_CHAR}+)", re.IGNORECASE)
+_TAG = re.compile(rf"#({_WORD_CHAR}+)")
+_TOKEN = re.compile(rf"{_WORD_CHAR}+(?:'{_WORD_CHAR}+)*")
+# Laughter (4 letters or more) in the languages at hand: haha, hihi, huhu, jajaja, jeje, ahah, wkwk. Not
+# "jojo" (the anime) or "kiki".
+_LAUGH = re.compile(r"^(?:(?:h[aeiou])+h?|(?:j[aeiu])+j?|a?(?:ha)+h?|(?:wk)+w?)$")
+
+# Elided articles and pronouns glued to the next word with an apostrophe: l'amour → amour, j'adore → adore.
+_ELISIONS = frozenset(
+    {"l", "d", "j", "c", "m", "t", "s", "n", "qu", "jusqu", "lorsqu", "puisqu", "dell", "nell"}
+)
+
+
+def normalize(text: str) -> str:
+    """NFKC text without invisible characters and with one apostrophe; case and diacritics are kept."""
+    if text.isascii():
+        # Nothing to translate or compose; the common case for hashtags, worth its own path.
+        return text.replace("`", "'")
+    if _TO_TRANSLATE.search(text):
+        text = text.translate(_TRANSLATE)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
+def _load_stopwords() -> frozenset[str]:
+    words: set[str] = set()
+    for lang in ("en", "vi", "de", "fr", "es"):
+        words.update(read_word_list(f"stopwords_{lang}.txt"))
+    keep = set(read_word_list("stopwords_keep.txt"))
+    return frozenset(normalize(word).lower() for word in words - keep)
+
+
+STOPWORDS = _load_stopwords()
+
+
+@lru_cache(maxsize=1 << 16)
+def canonical(text: str) -> str:
+    """The matching key of a tag or word: ``#BookTok``, ``booktok`` and ``BOOKTOK`` all give ``booktok``."""
+    key = normalize(text).lower()
+    if not key.isalnum():
+        key = _EDGES.sub("", " ".join(key.split()))
+    key = _ELONGATION.sub(_FIRST, key)
+    if not key:
+        return key
+    return generic_form(key) or key
+
+
+@lru_cache(maxsize=1 << 16)
+def canonical_music(text: str) -> str:
+    """The key of a sound title or author: inner punctuation becomes one space (``Espresso (Sped Up)``)."""
+    # Apostrophes vanish instead (WHO'S THAT → whos that), which is how people type titles without them.
+    folded = normalize(text).lower().replace("'", "")
+    return " ".join(_SPACES.sub(" ", folded).split())
+
+
+def split_caption(caption: str) -> tuple[list[str], str]:
+    """The inline hashtags of a normalized caption, and its text without tags, mentions, URLs, emails."""
+    parts = _CAPTION_SPLIT.split(caption)
+    tags = [tag for tag in parts[1::2] if tag]
+    return tags, " ".join(parts[0::2])
+
+
+def tag_bodies(tag: str) -> list[str]:
+    """The hashtag bodies in one entry of a structured hashtag list (``#fyp#viral`` → two, emoji cut off)."""
+    text = normalize(tag)
+    if text.isalnum():
+        return [text]
+    stripped = _EDGES.sub("", text)
+    return _TAG.findall("#" + stripped) if stripped else []
+
+
+def words(text: str) -> list[str]:
+    """The word tokens of a text (letters, digits and marks; word'word kept together), spelling unchanged."""
+    # Underscores join words only in handles and tags, which are gone by now.
+    return _TOKEN.findall(text.replace("_", " "))
+
+
+def _strip_apostrophe(token: str) -> str:
+    head, _, tail = token.partition("'")
+    if head.lower() in _ELISIONS:
+        return tail.partition("'")[0]
+    # cat's → cat, rock'n'roll → rock: the head carries the meaning.
+    return head
+
+
+@lru_cache(maxsize=1 << 17)
+def word_keyword(token: str) -> tuple[str, str] | None:
+    """``(key, display)`` of a caption token; None for stop words, numbers, laughter and 1-letter tokens."""
+    if "'" in token:
+        if token.lower() in STOPWORDS:
+            return None
+        token = _strip_apostrophe(token)
+    if not token or token[0].isdigit():
+        return None
+    key = _ELONGATION.sub(_FIRST, token.lower())
+    if len(key) > MAX_WORD_CHARS or sum(ch.isalpha() for ch in key) < 2:
+        return None
+    if key in STOPWORDS or (len(key) >= 4 and _LAUGH.match(key)):
+        return None
+    return generic_form(key) or key, token

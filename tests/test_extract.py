@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tiktrend.extract.generic import generic_form, is_generic
 from tiktrend.extract.keywords import extract_mentions, music_keywords, video_mentions
@@ -83,6 +85,12 @@ def test_canonical_keeps_diacritics_and_trims(text: str, key: str) -> None:
 )
 def test_canonical_collapses_elongations(text: str, key: str) -> None:
     assert canonical(text) == key
+
+
+@settings(max_examples=300)
+@given(st.text() | st.text(alphabet="fypxhviraltok#@ _.-'’🔥シ゚ẩđ2 ", max_size=30))
+def test_canonical_is_idempotent(text: str) -> None:
+    assert canonical(canonical(text)) == canonical(text)
 
 
 @pytest.mark.parametrize(
@@ -346,6 +354,16 @@ def test_creator_sounds_in_any_app_language_share_one_key() -> None:
 
 
 # --- the stage function
+
+
+@settings(max_examples=200)
+@given(st.text(), st.lists(st.text(), max_size=5), st.text(), st.text(), st.booleans())
+def test_any_input_gives_one_nonempty_key_per_modality(
+    caption: str, hashtags: list[str], title: str, author: str, original: bool
+) -> None:
+    mentions = video_mentions(caption, hashtags, title, author, original)
+    assert len({(key, modality) for key, _, modality, _ in mentions}) == len(mentions)
+    assert all(key and display for key, display, _, _ in mentions)
 
 
 def test_output_columns_and_dtypes() -> None:

@@ -28,6 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+if not console.is_terminal:
+    # Piped output (logs, CI) defaults to 80 columns, which truncates the ranking; logs can be wider.
+    console.width = max(console.width, 120)
 errors = Console(stderr=True)
 
 
@@ -114,12 +117,18 @@ def run(
     region: Annotated[str | None, typer.Option(help="Region for records that carry none.")] = None,
     windows: Annotated[str, typer.Option(help="Comma-separated windows to detect over.")] = ",".join(WINDOWS),
     min_growth: Annotated[float, typer.Option(help="Threshold detector: minimum growth (1.0 = +100%).")] = 1.0,
-    min_videos: Annotated[int, typer.Option(help="Threshold detector: minimum videos in the window.")] = 5,
+    min_videos: Annotated[int, typer.Option(help="Threshold detector: minimum videos in the window.")] = 10,
     min_views: Annotated[int, typer.Option(help="Threshold detector: minimum views in the window.")] = 0,
     limit: Annotated[int, typer.Option(help="Rows of the printed ranking.")] = 20,
+    sim_hours: Annotated[int, typer.Option(help="With no inputs: hours of feed to simulate.")] = 96,
+    sim_seed: Annotated[int, typer.Option(help="With no inputs: the simulator's seed.")] = 7,
+    sim_rate: Annotated[float, typer.Option(help="With no inputs: simulated videos per hour.")] = 300.0,
 ) -> None:
     """Run the whole pipeline once: ingest (or simulate), extract, load, roll up, detect, rank."""
+    from tiktrend.collect.simulator import SimConfig
+
     with _friendly_errors():
+        simulation = SimConfig(seed=sim_seed, hours=sim_hours, videos_per_hour=sim_rate)
         _check_choice(format, FORMATS, "format")
         settings = Settings()
         detector = ThresholdDetector(min_growth=min_growth, min_videos=min_videos, min_views=min_views)
@@ -133,6 +142,7 @@ def run(
                     region=region,
                     windows=_windows(windows),
                     detector=detector,
+                    simulation=simulation,
                     progress=progress,
                 )
             _print_summary(summary)
@@ -207,32 +217,35 @@ def _print_summary(summary: RunSummary) -> None:
     console.print(f"run [bold]{summary.run_id}[/]")
 
 
+def _compact(value: float) -> str:
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= limit:
+            return f"{value / limit:.1f}{suffix}"
+    return f"{value:.0f}"
+
+
 def _print_trends(frame: pd.DataFrame, title: str) -> None:
     table = Table(title=title, title_justify="left")
-    for column, justify in (
-        ("#", "right"),
-        ("keyword", "left"),
-        ("modality", "left"),
-        ("stage", "left"),
-        ("growth", "right"),
-        ("videos now", "right"),
-        ("before", "right"),
-        ("share", "right"),
-        ("views", "right"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("#", justify="right")
+    table.add_column("keyword", no_wrap=True, overflow="ellipsis", max_width=40)
+    show_modality = bool((frame["modality"] != ALL).any())
+    if show_modality:
+        table.add_column("modality")
+    for name in ("stage", "growth", "videos", "before", "share", "views"):
+        table.add_column(name, justify="left" if name == "stage" else "right", no_wrap=True)
     for row in frame.itertuples(index=False):
-        table.add_row(
-            str(row.rank),
-            str(row.display),
-            str(row.modality),
+        cells = [str(row.rank), str(row.display)]
+        if show_modality:
+            cells.append(str(row.modality))
+        cells += [
             str(row.stage),
             f"{row.growth:+.0%}",
             f"{row.videos_now:,}",
             f"{row.videos_before:,}",
             f"{row.share_now:.2%}",
-            f"{row.views:,}",
-        )
+            _compact(float(row.views)),
+        ]
+        table.add_row(*cells)
     console.print(table)
 
 

@@ -123,20 +123,27 @@ _KEYWORD_BUCKETS = f"""
     rows AS (
         SELECT * FROM m
         UNION ALL
-        SELECT bkt, keyword, '{ALL}', region, category, video_id, sum(weight), bool_or(is_generic), min(display)
+        SELECT bkt, keyword, '{ALL}', region, category, video_id, sum(weight), bool_or(is_generic), ''
         FROM m GROUP BY bkt, keyword, region, category, video_id
+    ),
+    -- The spelling most videos of the bucket use is the one people recognise ("MatchaLatteArt").
+    spelling AS (
+        SELECT bkt, keyword, display FROM (SELECT bkt, keyword, display, count(*) AS n FROM m GROUP BY ALL)
+        QUALIFY row_number() OVER (PARTITION BY bkt, keyword ORDER BY n DESC, display) = 1
     ),
     grouped AS (
         SELECT r.bkt, r.keyword, r.modality, {_REGION.replace("region", "r.region", 2)},
                {_CATEGORY.replace("category", "r.category", 2)},
-               min(r.display) AS display, bool_or(r.is_generic) AS is_generic, sum(r.weight) AS mentions,
+               bool_or(r.is_generic) AS is_generic, sum(r.weight) AS mentions,
                count(*) AS videos, {", ".join(f"coalesce(sum(v.{c}), 0) AS {c}" for c in COUNTERS)}
         FROM rows r JOIN videos v USING (video_id)
         GROUP BY r.bkt, r.keyword, r.modality, GROUPING SETS ((r.region, r.category), (r.region), (r.category), ())
     )
-    SELECT g.bkt, $grain, g.keyword, g.region, g.category, g.modality, g.display, g.is_generic, g.mentions,
+    SELECT g.bkt, $grain, g.keyword, g.region, g.category, g.modality, s.display, g.is_generic, g.mentions,
            g.videos, {", ".join(f"g.{c}" for c in COUNTERS)}, g.videos / t.videos
-    FROM grouped g JOIN bucket_totals t
+    FROM grouped g
+    JOIN spelling s ON s.bkt = g.bkt AND s.keyword = g.keyword
+    JOIN bucket_totals t
       ON t.bucket = g.bkt AND t.grain = $grain AND t.region = g.region AND t.category = g.category
 """
 

@@ -23,7 +23,7 @@ class ThresholdDetector:
     def __init__(
         self,
         min_growth: float = 1.0,
-        min_videos: int = 5,
+        min_videos: int = 10,
         min_views: int = 0,
         min_likes: int = 0,
         min_comments: int = 0,

@@ -58,8 +58,10 @@ def compare_windows(buckets: pd.DataFrame, totals: pd.DataFrame, window: Window)
     now = frame[frame["is_now"]]
     before = frame[~frame["is_now"]]
     now_sums = now.groupby(SLICE, sort=False)[["videos", "mentions", *COUNTERS]].sum()
-    # One display per keyword whatever spellings the buckets hold, so a slice never splits in two.
-    display = frame.groupby(SLICE, sort=False)["display"].min()
+    # One display per keyword, the spelling of most of its videos, so a slice never splits in two.
+    spellings = frame.groupby([*SLICE, "display"], sort=False)["videos"].sum().reset_index()
+    spellings = spellings.sort_values([*SLICE, "videos", "display"], ascending=[True] * 4 + [False, True])
+    display = spellings.drop_duplicates(SLICE).set_index(SLICE)["display"]
     late = now[now["late"]].groupby(SLICE, sort=False)["videos"].sum().rename("videos_late")
     before_sums = (
         before.groupby(SLICE, sort=False)[["videos", "mentions"]]

@@ -87,9 +87,7 @@ def run_import(path: Path, fmt: str) -> tuple[int, int]:
     from tiktrend.collect.formats import ImportContext, normalize, read_records
     from tiktrend.models import RecordError
 
-    ctx = ImportContext(
-        fallback_observed_at=datetime.fromtimestamp(path.stat().st_mtime, tz=UTC), default_region="VN"
-    )
+    ctx = ImportContext(fallback_observed_at=datetime.fromtimestamp(path.stat().st_mtime, tz=UTC), default_region="VN")
     records = valid = 0
     for raw in read_records(path, fmt):
         records += 1

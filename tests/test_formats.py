@@ -415,9 +415,7 @@ def test_not_a_dict_is_a_record_error() -> None:
 
 def test_tiktrend_round_trip(tmp_path: Path) -> None:
     original = Video.model_validate(
-        video_record(
-            created_at="2025-05-21T09:44:45Z", music_original=False, duration_s=31.0, author_followers=3
-        )
+        video_record(created_at="2025-05-21T09:44:45Z", music_original=False, duration_s=31.0, author_followers=3)
     )
     path = write_lines(tmp_path / "rt.jsonl", [original.model_dump_json().encode()])
     [(_, again)] = list(outcomes(path, "tiktrend"))
@@ -448,17 +446,13 @@ def test_parse_count(text: object, count: int | None) -> None:
     assert parse_count(text, "views") == count
 
 
-@pytest.mark.parametrize(
-    "text", ["abc", "1.5", "1,23", "-5", "K", "1.2.3K", "²", True, 1.5, [], 10**30, "9" * 30]
-)
+@pytest.mark.parametrize("text", ["abc", "1.5", "1,23", "-5", "K", "1.2.3K", "²", True, 1.5, [], 10**30, "9" * 30])
 def test_parse_count_refuses(text: object) -> None:
     with pytest.raises(RecordError, match=r"^views is "):
         parse_count(text, "views")
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("00:31", 31.0), ("01:05", 65.0), ("1:02:03", 3723.0), ("90", 90.0)]
-)
+@pytest.mark.parametrize(("text", "seconds"), [("00:31", 31.0), ("01:05", 65.0), ("1:02:03", 3723.0), ("90", 90.0)])
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text, "duration_s") == seconds
 
@@ -470,9 +464,7 @@ def test_parse_duration_refuses(text: str) -> None:
 
 
 def test_url_log_time() -> None:
-    url = (
-        "https://v16.tiktok.com/video/?a=1&expire=1757235939&l=202509050905294A9263025BEAD4082C6D&ply_type=2"
-    )
+    url = "https://v16.tiktok.com/video/?a=1&expire=1757235939&l=202509050905294A9263025BEAD4082C6D&ply_type=2"
     assert url_log_time(url) == datetime(2025, 9, 5, 9, 5, 29, tzinfo=UTC)
     assert url_log_time("https://x/?l=20251399999999") is None
     assert url_log_time("https://x/?xl=20250905090529") is None

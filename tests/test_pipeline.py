@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from tiktrend.collect.rawzone import RawZone
 from tiktrend.collect.simulator import SimConfig, planted_trends, write_simulation
@@ -26,9 +25,7 @@ def data_tables(store: DuckDBStore) -> dict[str, pd.DataFrame]:
     return {table: store.snapshot(table) for table in DATA_TABLES}
 
 
-def test_run_on_the_simulator_finds_planted_trends_and_no_generic_tag(
-    store: DuckDBStore, settings: Settings
-) -> None:
+def test_run_on_the_simulator_finds_planted_trends_and_no_generic_tag(store: DuckDBStore, settings: Settings) -> None:
     summary = run_pipeline(store, settings, simulation=SMALL)
     assert summary.ingest.read == summary.ingest.accepted > 0
     assert summary.ingest.quarantined == 0
@@ -79,9 +76,7 @@ def test_seed_sample_merges_duplicates(
     assert store.snapshot("keyword_mentions")["modality"].isin(["hashtag", "caption", "music"]).all()
 
 
-def test_vn_csv_parses_every_count(
-    store: DuckDBStore, settings: Settings, shared_file: Callable[[str], Path]
-) -> None:
+def test_vn_csv_parses_every_count(store: DuckDBStore, settings: Settings, shared_file: Callable[[str], Path]) -> None:
     report = ingest([shared_file("vn_videos_2025.csv")], store, settings, region="VN")
     assert report.read == report.accepted == 10_102
     videos = store.snapshot("videos").set_index("video_id")

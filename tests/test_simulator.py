@@ -235,9 +235,7 @@ def test_regions_speak_their_languages(videos: list[dict[str, Any]]) -> None:
     languages = {(v["region"], v["language"]) for v in videos}
     assert {("US", "en"), ("GB", "en"), ("DE", "de"), ("FR", "fr"), ("VN", "vi"), ("DE", "en")} <= languages
     vietnamese = [v["caption"] for v in videos if v["language"] == "vi"]
-    with_marks = [
-        c for c in vietnamese if re.search(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệịỉĩọỏốồổỗộớờởỡợụủũứừửữựỳỵỷỹ]", c)
-    ]
+    with_marks = [c for c in vietnamese if re.search(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệịỉĩọỏốồổỗộớờởỡợụủũứừửữựỳỵỷỹ]", c)]
     assert len(with_marks) > 0.6 * len(vietnamese)
     sounds = Counter(v["music_title"].split(" - ")[0] for v in videos if v["music_original"])
     assert sounds["nhạc nền"] and sounds["original sound"]

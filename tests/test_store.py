@@ -118,8 +118,7 @@ def _recomputed_hourly(store: DuckDBStore) -> pd.DataFrame:
                     keys.append("modality")
                 grouped = mentions.groupby(keys)["video_id"].nunique().rename("videos").reset_index()
                 grouped["views"] = [
-                    videos.loc[list(set(ids)), "views"].sum()
-                    for _, ids in mentions.groupby(keys)["video_id"]
+                    videos.loc[list(set(ids)), "views"].sum() for _, ids in mentions.groupby(keys)["video_id"]
                 ]
                 grouped["region"] = grouped["region"] if region else "*"
                 grouped["category"] = grouped["category"] if category else "*"

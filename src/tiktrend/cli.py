@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import pandas as pd
 import typer
@@ -55,7 +55,13 @@ def _friendly_errors() -> Iterator[None]:
 
 @contextmanager
 def _record_progress(label: str) -> Iterator[Any]:
-    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,} records"), TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} records"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=errors, transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda n: progress.advance(task, n)
@@ -93,7 +99,10 @@ def simulate(
 @app.command(name="ingest")
 def ingest_command(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories to import.")],
-    format: Annotated[str | None, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}; detected when omitted.")] = None,
+    format: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}; detected when omitted."),
+    ] = None,
     region: Annotated[str | None, typer.Option(help="Region for records that carry none (e.g. VN).")] = None,
     category: Annotated[str | None, typer.Option(help="Category for records that carry none.")] = None,
 ) -> None:
@@ -102,9 +111,7 @@ def ingest_command(
         _check_choice(format, FORMATS, "format")
         settings = Settings()
         with _opened_store(settings) as store, _record_progress("ingesting") as progress:
-            report = ingest(
-                paths, store, settings, fmt=format, region=region, category=category, progress=progress
-            )
+            report = ingest(paths, store, settings, fmt=format, region=region, category=category, progress=progress)
             rows = rollup(store)
     _print_ingest(report)
     console.print(f"rollups: {rows:,} bucket rows refreshed")
@@ -112,7 +119,9 @@ def ingest_command(
 
 @app.command()
 def run(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Inputs; with none, a simulated feed is generated.")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Inputs; with none, a simulated feed is generated.")
+    ] = None,
     format: Annotated[str | None, typer.Option("--format", "-f", help="Input format; detected when omitted.")] = None,
     region: Annotated[str | None, typer.Option(help="Region for records that carry none.")] = None,
     windows: Annotated[str, typer.Option(help="Comma-separated windows to detect over.")] = ",".join(WINDOWS),
@@ -243,7 +252,7 @@ def _print_trends(frame: pd.DataFrame, title: str) -> None:
             f"{row.videos_now:,}",
             f"{row.videos_before:,}",
             f"{row.share_now:.2%}",
-            _compact(float(row.views)),
+            _compact(cast(float, row.views)),
         ]
         table.add_row(*cells)
     console.print(table)
@@ -259,12 +268,10 @@ def _print_truth_check(store: Store, truth_path: Path, limit: int) -> None:
         flagged |= set(frame["keyword"])
     hits = sorted(planted & flagged)
     console.print(
-        f"planted trends in this top {limit}: {len(hits)} of {len(planted)} "
-        f"({', '.join(hits) if hits else 'none'})"
+        f"planted trends in this top {limit}: {len(hits)} of {len(planted)} ({', '.join(hits) if hits else 'none'})"
     )
 
 
 @app.callback()
 def main() -> None:
     """tiktrend: early, evidenced TikTok trends."""
-

@@ -192,7 +192,14 @@ def ingest(
     report = IngestReport()
     for path in expand_inputs(paths):
         ingest_file(
-            path, store, settings, fmt=fmt, source=source, region=region, category=category, report=report,
+            path,
+            store,
+            settings,
+            fmt=fmt,
+            source=source,
+            region=region,
+            category=category,
+            report=report,
             progress=progress,
         )
     return report
@@ -326,7 +333,12 @@ def run_pipeline(
     detector = detector or ThresholdDetector()
     windows = tuple(windows)
     run_id = new_run_id()
-    params = {"inputs": [str(p) for p in inputs or []], "format": fmt, "windows": windows, **detector.params()}
+    params = {
+        "inputs": [str(p) for p in inputs or []],
+        "format": fmt,
+        "windows": windows,
+        **detector.params(),
+    }
     store.start_run(run_id, "run", params)
     timer = StageTimer()
     simulated: Any = None
@@ -381,5 +393,8 @@ def _record_run_metrics(store: Store, summary: RunSummary) -> None:
     store.record_metrics(
         summary.run_id,
         "detect",
-        {**{f"trends_{w}": n for w, n in summary.detect.windows.items()}, "seconds": summary.seconds.get("detect", 0.0)},
+        {
+            **{f"trends_{w}": n for w, n in summary.detect.windows.items()},
+            "seconds": summary.seconds.get("detect", 0.0),
+        },
     )

@@ -62,9 +62,7 @@ def _is_tiktrend(sample: Sample) -> bool:
 
 def _is_scraper(sample: Sample) -> bool:
     first = sample.first_object
-    return (
-        first is not None and {"id", "caption", "stats"} <= first.keys() and isinstance(first["stats"], dict)
-    )
+    return first is not None and {"id", "caption", "stats"} <= first.keys() and isinstance(first["stats"], dict)
 
 
 def _is_csv(sample: Sample) -> bool:

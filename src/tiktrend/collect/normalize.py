@@ -169,9 +169,7 @@ def parse_time(value: object, field: str) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value
-    text = (
-        str(value).strip() if isinstance(value, int | float | str) and not isinstance(value, bool) else None
-    )
+    text = str(value).strip() if isinstance(value, int | float | str) and not isinstance(value, bool) else None
     if text is None:
         raise RecordError(f"{field} is {_show(value)}, not a date-time")
     try:
@@ -307,9 +305,7 @@ def _log_time(digits: str) -> datetime | None:
         return None
     d = digits
     try:
-        return datetime(
-            int(d[:4]), int(d[4:6]), int(d[6:8]), int(d[8:10]), int(d[10:12]), int(d[12:]), tzinfo=UTC
-        )
+        return datetime(int(d[:4]), int(d[4:6]), int(d[6:8]), int(d[8:10]), int(d[10:12]), int(d[12:]), tzinfo=UTC)
     except ValueError:
         return None
 
@@ -421,9 +417,7 @@ def check_columns(columns: Mapping[str, str]) -> None:
     """Refuse a column map that names unknown fields or lacks the video id (a usage error, not a data one)."""
     unknown = sorted(set(columns) - set(_CSV_PARSERS))
     if unknown:
-        raise FormatError(
-            f"unknown field(s) in the column map: {', '.join(unknown)}; known: {', '.join(CSV_FIELDS)}"
-        )
+        raise FormatError(f"unknown field(s) in the column map: {', '.join(unknown)}; known: {', '.join(CSV_FIELDS)}")
     if "video_id" not in columns:
         raise FormatError("the column map must name the column of video_id")
 

@@ -74,10 +74,7 @@ def _json_line(value: dict[str, Any]) -> str:
 
 def excerpt(raw: RawRecord) -> str:
     """A bounded, printable excerpt of a record for the quarantine table."""
-    if raw.record is not None:
-        text = json.dumps(raw.record, ensure_ascii=False, default=str)
-    else:
-        text = raw.text or ""
+    text = json.dumps(raw.record, ensure_ascii=False, default=str) if raw.record is not None else raw.text or ""
     return text[:_EXCERPT_CHARS]
 
 

@@ -303,8 +303,7 @@ def read_csv(path: Path, required: Collection[str]) -> Iterator[RawRecord]:
     missing = [name for name in required if name not in header]
     if missing:
         raise FormatError(
-            f"{path}: the CSV lacks the column(s) {', '.join(missing)}; "
-            f"its header is {', '.join(header)[:500]}"
+            f"{path}: the CSV lacks the column(s) {', '.join(missing)}; its header is {', '.join(header)[:500]}"
         )
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
@@ -330,9 +329,7 @@ def _csv_records(path: Path, header: list[str]) -> Iterator[RawRecord]:
                 except StopIteration:
                     return
                 except csv.Error as exc:
-                    yield RawRecord(
-                        position, None, "", f"unreadable CSV row ending at line {reader.line_num}: {exc}"
-                    )
+                    yield RawRecord(position, None, "", f"unreadable CSV row ending at line {reader.line_num}: {exc}")
                     position += 1
                     continue
                 if row:  # the csv module yields [] for blank lines: they are not records

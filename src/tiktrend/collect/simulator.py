@@ -252,8 +252,7 @@ _SONG_VERSIONS: Final = ("", " (Sped Up)", " (Slowed + Reverb)", " Remix")
 
 _NAMES: Final[dict[str, tuple[str, str]]] = {
     "en": (
-        "emma olivia ava mia liam noah jake tyler chloe sophie grace ella jack harry lily zoe mason ethan "
-        "maddie kayla",
+        "emma olivia ava mia liam noah jake tyler chloe sophie grace ella jack harry lily zoe mason ethan maddie kayla",
         "smith jones brown taylor wilson davies miller clark lewis walker hall young",
     ),
     "de": (
@@ -391,9 +390,7 @@ class SimConfig:
     def _check_trends(self) -> None:
         n_sounds = round(self.n_trends * self.sound_share)
         if self.n_trends < 0 or n_sounds > len(_TREND_SOUNDS):
-            raise ValueError(
-                f"n_trends must be >= 0 with at most {len(_TREND_SOUNDS)} sounds, got {self.n_trends}"
-            )
+            raise ValueError(f"n_trends must be >= 0 with at most {len(_TREND_SOUNDS)} sounds, got {self.n_trends}")
         if self.n_trends - n_sounds > len(_TREND_HASHTAGS):
             raise ValueError(f"at most {len(_TREND_HASHTAGS)} hashtag trends can be planted")
         for name in ("sound_share", "global_share", "spillover"):

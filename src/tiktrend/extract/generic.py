@@ -53,9 +53,7 @@ def _letters(text: str) -> str:
     if _LATIN.search(folded):
         folded = folded.translate(_HOMOGLYPHS)
     kept = [
-        ch
-        for ch in folded
-        if ch not in _DECORATIONS and (ch.isalnum() or unicodedata.category(ch).startswith("M"))
+        ch for ch in folded if ch not in _DECORATIONS and (ch.isalnum() or unicodedata.category(ch).startswith("M"))
     ]
     return "".join(kept)
 

@@ -6,7 +6,7 @@ Modalities and keys:
   Tags without a letter (``#1``, ``#2025``) are dropped.
 - ``caption``: caption words once hashtags, @mentions, URLs, emails, numbers, emoji and stop words are gone
   (unigrams; Vietnamese syllables one by one until the keyphrase stage exists).
-- ``music``: the sound title, and its author as a second keyword. A creator's own sound ("original sound -
+- ``music``: the sound title (its artist only when it has no title). A creator's own sound ("original sound -
   X", "nhạc nền - X", ``music_original`` true) is one keyword of its own, ``original sound - x`` whatever
   the language of the label, and its author is not added: the creator is not an artist people search for.
 
@@ -78,9 +78,7 @@ _ORIGINAL_LABELS = (
     "오리지널 사운드",
     "الصوت الأصلي",
 )
-_ORIGINAL_SOUND = re.compile(
-    rf"^(?:{'|'.join(map(re.escape, _ORIGINAL_LABELS))})\s*(?:[-–—]\s*(.*))?$", re.IGNORECASE
-)
+_ORIGINAL_SOUND = re.compile(rf"^(?:{'|'.join(map(re.escape, _ORIGINAL_LABELS))})\s*(?:[-–—]\s*(.*))?$", re.IGNORECASE)
 
 # (keyword, display, modality, is_generic)
 Mention = tuple[str, str, str, bool]
@@ -103,7 +101,7 @@ def _music_key(text: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def music_keywords(title: str, author: str, original: bool) -> tuple[tuple[str, str], ...]:
-    """``(key, display)`` of a sound: its title and author, or one ``original sound - x`` keyword."""
+    """``(key, display)`` of a sound: its title (the artist when untitled), or one ``original sound - x``."""
     title = " ".join(normalize(title).split())
     author = " ".join(normalize(author).split())
     label = _ORIGINAL_SOUND.match(title)
@@ -114,13 +112,13 @@ def music_keywords(title: str, author: str, original: bool) -> tuple[tuple[str, 
             return ()
         display = title if label.group(1) else f"{title} - {author}"
         return ((f"{ORIGINAL_SOUND} - {_music_key(name)}", display),)
-    found: dict[str, str] = {}
+    # A sound is one keyword: its title. Adding the artist as a second keyword made every trending sound
+    # appear twice in a ranking; the artist names the sound only when there is no title.
     if title:
-        found[_music_key(title)] = title
+        return ((_music_key(title), title),)
     if author and not original:
-        # Without a title the artist still names the sound.
-        found.setdefault(_music_key(author), author)
-    return tuple(found.items())
+        return ((_music_key(author), author),)
+    return ()
 
 
 # The per-item steps below are cached: hashtags, words and sounds repeat a lot across videos.

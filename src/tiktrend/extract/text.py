@@ -49,9 +49,7 @@ _NOT_WORD = rf"(?:[^{_MARKS}\w]|_)"
 
 # Invisible characters are dropped (they split or hide inside tags: fyp<ZWSP>page); typographic apostrophes
 # become ' so that don’t and don't are one token. Done before NFKC, which would turn ´ into a space + accent.
-_INVISIBLE = (
-    "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064"
-)
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064"
 _INVISIBLE += "\u2066\u2067\u2068\u2069\ufeff\u115f\u1160\u3164\uffa0"
 _APOSTROPHES = "’‘ʼ`´"
 _TRANSLATE = str.maketrans({**dict.fromkeys(_INVISIBLE), **dict.fromkeys(_APOSTROPHES, "'")})
@@ -86,9 +84,7 @@ _TOKEN = re.compile(rf"{_WORD_CHAR}+(?:'{_WORD_CHAR}+)*")
 _LAUGH = re.compile(r"^(?:(?:h[aeiou])+h?|(?:j[aeiu])+j?|a?(?:ha)+h?|(?:wk)+w?)$")
 
 # Elided articles and pronouns glued to the next word with an apostrophe: l'amour → amour, j'adore → adore.
-_ELISIONS = frozenset(
-    {"l", "d", "j", "c", "m", "t", "s", "n", "qu", "jusqu", "lorsqu", "puisqu", "dell", "nell"}
-)
+_ELISIONS = frozenset({"l", "d", "j", "c", "m", "t", "s", "n", "qu", "jusqu", "lorsqu", "puisqu", "dell", "nell"})
 
 
 def normalize(text: str) -> str:

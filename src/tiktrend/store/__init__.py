@@ -18,6 +18,4 @@ def open_store(url: str) -> Store:
             "the PostgreSQL backend is not available in this version; "
             "use TIKTREND_DATABASE_URL=duckdb:///data/tiktrend.duckdb (the default)"
         )
-    raise StoreError(
-        f"unknown database URL {url!r}: expected duckdb:///path/file.duckdb (set TIKTREND_DATABASE_URL)"
-    )
+    raise StoreError(f"unknown database URL {url!r}: expected duckdb:///path/file.duckdb (set TIKTREND_DATABASE_URL)")

@@ -90,7 +90,7 @@ class Store(Protocol):
         ...
 
     def save_trends(self, trends: pd.DataFrame, run_id: str) -> int:
-        """Make the stored trends of each (as_of, time_window, detector) scope equal ``trends``; returns rows changed."""
+        """Make the stored trends of each (as_of, time_window, detector) scope equal ``trends``."""
         ...
 
     def top_trends(

@@ -61,7 +61,7 @@ def _counter_update(column: str) -> str:
 
 
 _UPSERT_VIDEOS = (
-    f"INSERT INTO videos ({', '.join(_VIDEO_TABLE_COLUMNS)}) "
+    f"INSERT INTO videos ({', '.join(_VIDEO_TABLE_COLUMNS)}) "  # noqa: S608 - fixed column names only
     f"SELECT {', '.join(_VIDEO_TABLE_COLUMNS)} FROM batch_videos "
     "ON CONFLICT (video_id) DO UPDATE SET "
     + ", ".join(
@@ -76,7 +76,7 @@ _UPSERT_VIDEOS = (
 )
 
 _UPSERT_STATS = (
-    f"INSERT INTO video_stats SELECT video_id, observed_at, {', '.join(COUNTERS)} FROM batch_stats "
+    f"INSERT INTO video_stats SELECT video_id, observed_at, {', '.join(COUNTERS)} FROM batch_stats "  # noqa: S608
     "ON CONFLICT (video_id, observed_at) DO UPDATE SET "
     + ", ".join(f"{c} = greatest(video_stats.{c}, excluded.{c})" for c in COUNTERS)
 )
@@ -108,7 +108,7 @@ _TOTALS = f"""
     FROM videos
     WHERE date_trunc($grain, posted_at) IN (SELECT bucket FROM rollup_targets)
     GROUP BY bkt, {_SETS}
-"""
+"""  # noqa: S608 - composed from fixed names
 
 # One row per video inside every group (a video has one region and category), so count(*) counts videos and
 # engagement sums never double count; the all-modality rows first fold a video's modalities into one.
@@ -145,7 +145,7 @@ _KEYWORD_BUCKETS = f"""
     JOIN spelling s ON s.bkt = g.bkt AND s.keyword = g.keyword
     JOIN bucket_totals t
       ON t.bucket = g.bkt AND t.grain = $grain AND t.region = g.region AND t.category = g.category
-"""
+"""  # noqa: S608 - composed from fixed names
 
 
 def _utc_naive(series: pd.Series) -> pd.Series:
@@ -221,7 +221,9 @@ class DuckDBStore:
             observations[column] = _utc_naive(observations[column])
         batch_videos = _videos_frame(observations)
         batch_stats = _stats_frame(observations)
-        batch_mentions = mentions.reindex(columns=list(MENTION_COLUMNS)).drop_duplicates(["video_id", "keyword", "modality"])
+        batch_mentions = mentions.reindex(columns=list(MENTION_COLUMNS)).drop_duplicates(
+            ["video_id", "keyword", "modality"]
+        )
         con = self.con
         con.register("batch_videos", batch_videos)
         con.register("batch_stats", batch_stats)
@@ -431,15 +433,20 @@ class DuckDBStore:
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any], error: str | None = None) -> None:
         self.con.execute(
             "UPDATE runs SET finished_at = ?, status = ?, summary = ?, error = ? WHERE run_id = ?",
-            [_naive(datetime.now(tz=UTC)), status, json.dumps(summary, default=str, sort_keys=True), error, run_id],
+            [
+                _naive(datetime.now(tz=UTC)),
+                status,
+                json.dumps(summary, default=str, sort_keys=True),
+                error,
+                run_id,
+            ],
         )
 
     def record_metrics(self, run_id: str, stage: str, metrics: dict[str, float]) -> None:
         rows = [(run_id, stage, name, float(value)) for name, value in metrics.items()]
         if rows:
             self.con.executemany(
-                "INSERT INTO pipeline_metrics VALUES (?, ?, ?, ?) "
-                "ON CONFLICT DO UPDATE SET value = excluded.value",
+                "INSERT INTO pipeline_metrics VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
                 rows,
             )
 

@@ -56,7 +56,9 @@ class ThresholdDetector:
     def score(self, compared: pd.DataFrame) -> pd.DataFrame:
         """Add ``growth``, ``score`` and ``decision`` columns to a :func:`compare_windows` frame."""
         before = np.maximum(compared["videos_before"].to_numpy(dtype=float), self.before_floor)
-        growth = (compared["videos_now"].to_numpy(dtype=float) - compared["videos_before"].to_numpy(dtype=float)) / before
+        growth = (
+            compared["videos_now"].to_numpy(dtype=float) - compared["videos_before"].to_numpy(dtype=float)
+        ) / before
         decision = (
             (growth >= self.min_growth)
             & (compared["videos_now"] >= self.min_videos)

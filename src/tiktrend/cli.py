@@ -16,7 +16,7 @@ from rich.table import Table
 
 from tiktrend.collect.formats import FORMATS, FormatError
 from tiktrend.models import MODALITIES
-from tiktrend.pipeline import IngestReport, RunSummary, ingest, rollup, run_pipeline
+from tiktrend.pipeline import IngestReport, RunSummary, ingest, replay, rollup, run_pipeline
 from tiktrend.settings import Settings
 from tiktrend.store import ALL, Store, StoreError, open_store
 from tiktrend.trends.detectors import ThresholdDetector
@@ -113,6 +113,21 @@ def ingest_command(
         with _opened_store(settings) as store, _record_progress("ingesting") as progress:
             report = ingest(paths, store, settings, fmt=format, region=region, category=category, progress=progress)
             rows = rollup(store)
+    _print_ingest(report)
+    console.print(f"rollups: {rows:,} bucket rows refreshed")
+
+
+@app.command(name="replay")
+def replay_command() -> None:
+    """Load every batch of the raw zone into the store again (for example into a new, empty database)."""
+    with _friendly_errors():
+        settings = Settings()
+        with _opened_store(settings) as store, _record_progress("replaying") as progress:
+            report = replay(store, settings, progress=progress)
+            rows = rollup(store)
+    if report.inputs == 0:
+        console.print(f"The raw zone at {settings.raw_dir} holds no batch yet: ingest or run something first.")
+        return
     _print_ingest(report)
     console.print(f"rollups: {rows:,} bucket rows refreshed")
 

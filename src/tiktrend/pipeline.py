@@ -23,7 +23,7 @@ from tiktrend.collect.formats import (
     normalize,
     read_records,
 )
-from tiktrend.collect.rawzone import Quarantine, RawZone, batch_id_for, excerpt, file_digest
+from tiktrend.collect.rawzone import Quarantine, QuarantineWriter, RawZone, batch_id_for, excerpt, file_digest
 from tiktrend.extract.keywords import extract_mentions
 from tiktrend.models import VIDEO_COLUMNS, RecordError, Video
 from tiktrend.settings import Settings
@@ -105,26 +105,23 @@ def ingest_file(
     fmt = fmt or detect_format(path)
     batch_id = batch_id_for(file_digest(path), fmt)
     source = source or fmt
-    # Records without an observation time get the file's modification time: stable across re-runs.
+    # Records without an observation time get the file's modification time, remembered with the batch so
+    # that ingesting the same content again (even from a copy with a new mtime) gives the same rows.
+    fallback = datetime.fromtimestamp(int(path.stat().st_mtime), tz=UTC).isoformat()
+    defaults = {"fallback_observed_at": fallback, "default_region": region, "default_category": category}
+    raw_writer = RawZone(settings.raw_dir).writer(batch_id, source, fmt, path, defaults)
     context = ImportContext(
-        fallback_observed_at=datetime.fromtimestamp(int(path.stat().st_mtime), tz=UTC),
+        fallback_observed_at=datetime.fromisoformat(raw_writer.meta.fallback_observed_at or fallback),
         default_region=region,
         default_category=category,
     )
-    raw_writer = RawZone(settings.raw_dir).writer(batch_id, source, fmt, path)
-    quarantine_writer = Quarantine(settings.quarantine_dir).writer(source, batch_id)
     try:
-        for chunk in _chunks(read_records(path, fmt), settings.chunk_size):
-            raw_writer.write(chunk)  # kept as read, before anything parses it
-            _process_chunk(chunk, fmt, source, batch_id, context, store, quarantine_writer, report)
-            if progress is not None:
-                progress(len(chunk))
+        records = read_records(path, fmt)
+        _load_records(records, fmt, source, batch_id, context, store, settings, report, progress, raw_writer.write)
     except BaseException:
         raw_writer.abort()
-        quarantine_writer.abort()
         raise
     raw_writer.commit()
-    quarantine_writer.commit()
     report.inputs += 1
     report.batch_ids.append(batch_id)
     if raw_writer.skip:
@@ -134,6 +131,54 @@ def ingest_file(
     return report
 
 
+def replay(store: Store, settings: Settings, *, progress: Progress | None = None) -> IngestReport:
+    """Load every batch of the raw zone again, exactly as first read (rebuilds a store from raw data)."""
+    report = IngestReport()
+    zone = RawZone(settings.raw_dir)
+    for batch in zone.batches():
+        meta = zone.meta(batch)
+        context = ImportContext(
+            fallback_observed_at=datetime.fromisoformat(meta.fallback_observed_at)
+            if meta.fallback_observed_at
+            else datetime.fromtimestamp(int(batch.stat().st_mtime), tz=UTC),
+            default_region=meta.default_region,
+            default_category=meta.default_category,
+        )
+        records = zone.replay(batch)
+        _load_records(records, meta.format, meta.source, meta.batch_id, context, store, settings, report, progress)
+        report.inputs += 1
+        report.batches_replayed += 1
+        report.batch_ids.append(meta.batch_id)
+    return report
+
+
+def _load_records(
+    records: Iterable[RawRecord],
+    fmt: str,
+    source: str,
+    batch_id: str,
+    context: ImportContext,
+    store: Store,
+    settings: Settings,
+    report: IngestReport,
+    progress: Progress | None,
+    keep_raw: Callable[[list[RawRecord]], None] | None = None,
+) -> None:
+    """Chunk by chunk: keep the raw records (when asked), quarantine the bad ones, load the good ones."""
+    quarantine_writer = Quarantine(settings.quarantine_dir).writer(source, batch_id)
+    try:
+        for chunk in _chunks(records, settings.chunk_size):
+            if keep_raw is not None:
+                keep_raw(chunk)  # kept as read, before anything parses it
+            _process_chunk(chunk, fmt, source, batch_id, context, store, quarantine_writer, report)
+            if progress is not None:
+                progress(len(chunk))
+    except BaseException:
+        quarantine_writer.abort()
+        raise
+    quarantine_writer.commit()
+
+
 def _process_chunk(
     chunk: list[RawRecord],
     fmt: str,
@@ -141,7 +186,7 @@ def _process_chunk(
     batch_id: str,
     context: ImportContext,
     store: Store,
-    quarantine_writer: Any,
+    quarantine_writer: QuarantineWriter,
     report: IngestReport,
 ) -> None:
     videos: list[Video] = []

@@ -54,6 +54,10 @@ class BatchMeta:
     input_bytes: int
     ingested_at: str
     records: int
+    # What normalization needs to give the same result when the batch is replayed or ingested again.
+    fallback_observed_at: str = ""
+    default_region: str | None = None
+    default_category: str | None = None
 
 
 def _envelope(raw: RawRecord) -> dict[str, Any]:
@@ -89,11 +93,13 @@ class RawZone:
         matches = sorted(self.root.glob(f"source=*/date=*/batch-{batch_id}.jsonl.gz"))
         return matches[0] if matches else None
 
-    def writer(self, batch_id: str, source: str, fmt: str, input_path: Path) -> BatchWriter:
-        """A writer for a new batch, or a no-op writer when the batch is already stored."""
+    def writer(
+        self, batch_id: str, source: str, fmt: str, input_path: Path, context: dict[str, str | None]
+    ) -> BatchWriter:
+        """A writer for a new batch, or a no-op writer (with the stored metadata) when it is already stored."""
         existing = self.find(batch_id)
         if existing is not None:
-            return BatchWriter(None, existing, None)
+            return BatchWriter(None, existing, self.meta(existing))
         day = datetime.now(tz=UTC).strftime("%Y-%m-%d")
         folder = self.root / f"source={source}" / f"date={day}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -106,6 +112,9 @@ class RawZone:
             input_bytes=input_path.stat().st_size if input_path.exists() else 0,
             ingested_at=datetime.now(tz=UTC).isoformat(),
             records=0,
+            fallback_observed_at=context.get("fallback_observed_at") or "",
+            default_region=context.get("default_region"),
+            default_category=context.get("default_category"),
         )
         return BatchWriter(target, target, meta)
 
@@ -136,10 +145,10 @@ class RawZone:
 class BatchWriter:
     """Writes one batch's envelopes; ``skip`` when the batch was already stored."""
 
-    def __init__(self, target: Path | None, path: Path, meta: BatchMeta | None) -> None:
+    def __init__(self, target: Path | None, path: Path, meta: BatchMeta) -> None:
         self.path = path
+        self.meta = meta
         self._target = target
-        self._meta = meta
         self._count = 0
         self._tmp: Path | None = None
         self._handle: IO[bytes] | None = None
@@ -162,11 +171,11 @@ class BatchWriter:
 
     def commit(self) -> None:
         """Close the batch and move it into place atomically, metadata first."""
-        if self._handle is None or self._target is None or self._tmp is None or self._meta is None:
+        if self._handle is None or self._target is None or self._tmp is None:
             return
         self._handle.close()
         self._handle = None
-        meta = BatchMeta(**{**asdict(self._meta), "records": self._count})
+        meta = BatchMeta(**{**asdict(self.meta), "records": self._count})
         meta_path = self._target.with_name(self._target.name.replace(".jsonl.gz", ".meta.json"))
         meta_path.write_text(json.dumps(asdict(meta), indent=1), encoding="utf-8")
         self._tmp.replace(self._target)

@@ -277,11 +277,7 @@ def _print_truth_check(store: Store, truth_path: Path, limit: int) -> None:
     """For a simulated run: how many planted trends the ranking shows, in any region."""
     with truth_path.open(encoding="utf-8") as handle:
         planted = {row["keyword"] for row in csv.DictReader(handle)}
-    flagged = set()
-    for window in ("1d",):
-        frame = store.top_trends(window=window, limit=limit)
-        flagged |= set(frame["keyword"])
-    hits = sorted(planted & flagged)
+    hits = sorted(planted & set(store.top_trends(window="1d", limit=limit)["keyword"]))
     console.print(
         f"planted trends in this top {limit}: {len(hits)} of {len(planted)} ({', '.join(hits) if hits else 'none'})"
     )

@@ -217,9 +217,8 @@ def _process_chunk(
         store.load_quarantine(pd.DataFrame(rejects))
     if videos:
         frame = videos_frame(videos)
-        # Mentions come from one observation per video; load_batch keeps each video's earliest attributes.
-        mentions = extract_mentions(frame.drop_duplicates("video_id"))
-        report.add_load(store.load_batch(frame, mentions))
+        # Extraction folds repeated observations itself (an edited caption adds its new mentions).
+        report.add_load(store.load_batch(frame, extract_mentions(frame)))
 
 
 def ingest(

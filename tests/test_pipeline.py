@@ -73,7 +73,7 @@ def test_seed_sample_merges_duplicates(
     stats = store.snapshot("video_stats")
     assert stats["video_id"].nunique() == 214
     assert len(stats) > 214  # the scrape saw some videos several times, seconds apart
-    assert store.snapshot("keyword_mentions")["modality"].isin(["hashtag", "caption", "music"]).all()
+    assert store.snapshot("keyword_mentions")["modality"].isin(["hashtag", "caption", "music", "emoji"]).all()
 
 
 def test_vn_csv_parses_every_count(store: DuckDBStore, settings: Settings, shared_file: Callable[[str], Path]) -> None:

@@ -12,7 +12,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-MODALITIES: Final = ("hashtag", "caption", "music", "transcript", "ocr", "image_caption")
+MODALITIES: Final = ("hashtag", "caption", "music", "transcript", "ocr", "image_caption", "emoji")
 UNKNOWN: Final = "unknown"
 # A video id is the platform's id: digits on TikTok, but other sources (and tests) may use other safe tokens.
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

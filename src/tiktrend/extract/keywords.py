@@ -4,14 +4,16 @@ Modalities and keys:
 
 - ``hashtag``: the structured ``hashtags`` list and the ``#tags`` inline in the caption, merged by key.
   Tags without a letter (``#1``, ``#2025``) are dropped.
-- ``caption``: caption words once hashtags, @mentions, URLs, emails, numbers, emoji and stop words are gone
-  (unigrams; Vietnamese syllables one by one until the keyphrase stage exists).
+- ``caption``: keyphrases (one to three words, :mod:`tiktrend.extract.phrases`) of the caption once hashtags,
+  @mentions, URLs and emails are gone; stop words of the detected language (:mod:`tiktrend.extract.language`),
+  numbers and laughter cut phrases and are never keywords. A phrase's key is its words glued, the key of the
+  hashtag with the same words. Weight: the phrase's YAKE-style score in (0, 1].
+- ``emoji``: each distinct emoji of the caption (:mod:`tiktrend.extract.emojis`), weight 1.
 - ``music``: the sound title (its artist only when it has no title). A creator's own sound ("original sound -
   X", "nhạc nền - X", ``music_original`` true) is one keyword of its own, ``original sound - x`` whatever
   the language of the label, and its author is not added: the creator is not an artist people search for.
 
-``weight`` is 1.0 for every mention for now: a mention counts once. The column exists for the keyphrase
-scores, the transcript and OCR modalities of later stages, which will weigh mentions differently.
+``weight`` is 1.0 for hashtags, sounds and emoji; caption keyphrases carry their score.
 ``is_generic`` marks reach tags (:mod:`tiktrend.extract.generic`) in hashtags and caption words; sounds are
 never generic (a song may be called "Viral").
 
@@ -31,15 +33,17 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
+from tiktrend.extract.emojis import emoji_keys
 from tiktrend.extract.generic import is_generic
+from tiktrend.extract.language import detect_language
+from tiktrend.extract.phrases import keyphrases
+from tiktrend.extract.segment import segment
 from tiktrend.extract.text import (
     canonical,
     canonical_music,
     normalize,
     split_caption,
     tag_bodies,
-    word_keyword,
-    words,
 )
 from tiktrend.models import MENTION_COLUMNS
 
@@ -80,8 +84,8 @@ _ORIGINAL_LABELS = (
 )
 _ORIGINAL_SOUND = re.compile(rf"^(?:{'|'.join(map(re.escape, _ORIGINAL_LABELS))})\s*(?:[-–—]\s*(.*))?$", re.IGNORECASE)
 
-# (keyword, display, modality, is_generic)
-Mention = tuple[str, str, str, bool]
+# (keyword, display, modality, is_generic, weight)
+Mention = tuple[str, str, str, bool, float]
 _modality_keyword = itemgetter(2, 0)
 
 
@@ -125,26 +129,41 @@ def music_keywords(title: str, author: str, original: bool) -> tuple[tuple[str, 
 @lru_cache(maxsize=1 << 16)
 def _entry_mentions(entry: str) -> tuple[Mention, ...]:
     keywords = (tag_keyword(body) for body in tag_bodies(entry))
-    return tuple((kw[0], kw[1], "hashtag", is_generic(kw[0])) for kw in keywords if kw is not None)
+    return tuple((kw[0], kw[1], "hashtag", is_generic(kw[0]), WEIGHT) for kw in keywords if kw is not None)
 
 
 @lru_cache(maxsize=1 << 16)
 def _tag_mention(body: str) -> Mention | None:
     keyword = tag_keyword(body)
-    return None if keyword is None else (keyword[0], keyword[1], "hashtag", is_generic(keyword[0]))
+    return None if keyword is None else (keyword[0], keyword[1], "hashtag", is_generic(keyword[0]), WEIGHT)
 
 
-@lru_cache(maxsize=1 << 17)
-def _word_mention(token: str) -> Mention | None:
-    keyword = word_keyword(token)
-    return None if keyword is None else (keyword[0], keyword[1], "caption", is_generic(keyword[0]))
+@lru_cache(maxsize=1 << 16)
+def _tag_words(key: str) -> tuple[str, ...]:
+    """The words of a hashtag key when it is several (``nightroutine`` → night, routine), else empty."""
+    if is_generic(key):
+        return ()
+    pieces = segment(key)
+    return pieces if 1 < len(pieces) <= 3 and all(len(piece) > 1 for piece in pieces) else ()
+
+
+@lru_cache(maxsize=1 << 16)
+def caption_mentions(text: str, known: frozenset[tuple[str, ...]] = frozenset()) -> tuple[Mention, ...]:
+    """The ``caption`` keyphrase mentions of a caption text without tags, mentions and URLs."""
+    lang = detect_language(text)[0]
+    # A phrase with a reach word in it ("bắt trend", "viral video") asks for reach too.
+    return tuple(
+        (phrase.key, phrase.display, "caption", any(map(is_generic, (phrase.key, *phrase.words))), phrase.weight)
+        for phrase in keyphrases(text, lang, known)
+    )
 
 
 def video_mentions(
     caption: str, hashtags: Iterable[str], music_title: str, music_author: str, music_original: bool
 ) -> list[Mention]:
-    """The mentions of one video, one per (keyword, modality): hashtags, caption words, then the sound."""
-    caption_tags, text = split_caption(normalize(caption))
+    """The mentions of one video, one per (keyword, modality): hashtags, caption phrases, emoji, the sound."""
+    normalized = normalize(caption)
+    caption_tags, text = split_caption(normalized)
     found: dict[tuple[str, str], Mention] = {}
     for entry in hashtags:
         for tag in _entry_mentions(entry):
@@ -152,11 +171,14 @@ def video_mentions(
     for inline in map(_tag_mention, caption_tags):
         if inline is not None:
             found.setdefault((inline[0], "hashtag"), inline)
-    for word in map(_word_mention, words(text)):
-        if word is not None:
-            found.setdefault((word[0], "caption"), word)
+    # A caption phrase that spells one of the video's hashtags becomes that hashtag's keyword.
+    known = frozenset(filter(None, (_tag_words(key) for key, modality in found)))
+    for phrase in caption_mentions(text, known):
+        found.setdefault((phrase[0], "caption"), phrase)
+    for emoji in emoji_keys(normalized):
+        found.setdefault((emoji, "emoji"), (emoji, emoji, "emoji", False, WEIGHT))
     for key, display in music_keywords(music_title, music_author, music_original):
-        found.setdefault((key, "music"), (key, display, "music", False))
+        found.setdefault((key, "music"), (key, display, "music", False, WEIGHT))
     return list(found.values())
 
 
@@ -222,7 +244,7 @@ def _frame(found: dict[str, list[Mention]]) -> pd.DataFrame:
             "keyword": pd.Series([row[0] for row in rows], dtype="str"),
             "display": pd.Series([row[1] for row in rows], dtype="str"),
             "modality": pd.Series([row[2] for row in rows], dtype="str"),
-            "weight": np.full(len(rows), WEIGHT, dtype=np.float64),
+            "weight": np.fromiter((row[4] for row in rows), dtype=np.float64, count=len(rows)),
             "is_generic": np.fromiter((row[3] for row in rows), dtype=bool, count=len(rows)),
         },
         columns=list(MENTION_COLUMNS),

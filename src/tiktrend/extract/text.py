@@ -21,6 +21,7 @@ from functools import lru_cache
 from operator import itemgetter
 
 from tiktrend.extract.generic import generic_form, read_word_list
+from tiktrend.extract.language import UNDETERMINED
 
 # Longer "words" are sentences of scripts written without spaces (Chinese, Japanese, Thai) or keyboard mashes;
 # they would only add unique keys. Segmenting those scripts is left to the keyphrase stage.
@@ -97,15 +98,31 @@ def normalize(text: str) -> str:
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
-def _load_stopwords() -> frozenset[str]:
-    words: set[str] = set()
-    for lang in ("en", "vi", "de", "fr", "es"):
-        words.update(read_word_list(f"stopwords_{lang}.txt"))
-    keep = set(read_word_list("stopwords_keep.txt"))
-    return frozenset(normalize(word).lower() for word in words - keep)
+STOPWORD_LANGUAGES = ("en", "vi", "de", "fr", "es", "nl", "it")
 
 
-STOPWORDS = _load_stopwords()
+def _load_stopwords() -> dict[str, frozenset[str]]:
+    """Stop words per language, English added to each (captions mix English in), and their union."""
+    keep = {normalize(word).lower() for word in read_word_list("stopwords_keep.txt")}
+    lists = {
+        lang: {normalize(word).lower() for word in read_word_list(f"stopwords_{lang}.txt")}
+        for lang in STOPWORD_LANGUAGES
+    }
+    # The keep list guards content words against the stop words of *other* languages; once the language is
+    # known, its own list applies in full (vi "ai" is "who", fr "son" is "his").
+    by_lang = {lang: frozenset(words | (lists["en"] - keep)) for lang, words in lists.items()}
+    # Undetermined or unsupported languages get the union: a stop word of any list is removed.
+    by_lang[UNDETERMINED] = frozenset(set().union(*lists.values()) - keep)
+    return by_lang
+
+
+STOPWORDS_BY_LANGUAGE = _load_stopwords()
+STOPWORDS = STOPWORDS_BY_LANGUAGE[UNDETERMINED]
+
+
+def stopwords(lang: str) -> frozenset[str]:
+    """The stop words removed from a text in ``lang``: its list plus English, or the union when unknown."""
+    return STOPWORDS_BY_LANGUAGE.get(lang, STOPWORDS)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -132,7 +149,8 @@ def split_caption(caption: str) -> tuple[list[str], str]:
     """The inline hashtags of a normalized caption, and its text without tags, mentions, URLs, emails."""
     parts = _CAPTION_SPLIT.split(caption)
     tags = [tag for tag in parts[1::2] if tag]
-    return tags, " ".join(parts[0::2])
+    # A line break where something was cut out: words on either side of a tag are not one phrase.
+    return tags, "\n".join(parts[0::2])
 
 
 def tag_bodies(tag: str) -> list[str]:
@@ -159,10 +177,11 @@ def _strip_apostrophe(token: str) -> str:
 
 
 @lru_cache(maxsize=1 << 17)
-def word_keyword(token: str) -> tuple[str, str] | None:
+def word_keyword(token: str, lang: str = UNDETERMINED) -> tuple[str, str] | None:
     """``(key, display)`` of a caption token; None for stop words, numbers, laughter and 1-letter tokens."""
+    stop = stopwords(lang)
     if "'" in token:
-        if token.lower() in STOPWORDS:
+        if token.lower() in stop:
             return None
         token = _strip_apostrophe(token)
     if not token or token[0].isdigit():
@@ -170,6 +189,6 @@ def word_keyword(token: str) -> tuple[str, str] | None:
     key = _ELONGATION.sub(_FIRST, token.lower())
     if len(key) > MAX_WORD_CHARS or sum(ch.isalpha() for ch in key) < 2:
         return None
-    if key in STOPWORDS or (len(key) >= 4 and _LAUGH.match(key)):
+    if key in stop or (len(key) >= 4 and _LAUGH.match(key)):
         return None
     return generic_form(key) or key, token

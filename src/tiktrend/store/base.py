@@ -85,6 +85,29 @@ class Store(Protocol):
         """Bucket totals (all videos per bucket, region and category) with bucket in [start, end)."""
         ...
 
+    def velocity_frame(
+        self,
+        grain: str,
+        start: datetime,
+        end: datetime,
+        *,
+        region: str | None = None,
+        category: str | None = None,
+        modality: str | None = None,
+        include_generic: bool = False,
+    ) -> pd.DataFrame:
+        """Counters gained per keyword between a video's observations, in the bucket of the later observation.
+
+        Rows like ``bucket_frame`` (bucket and the slice columns, ``*`` rows included) with ``views`` ...
+        ``saves`` holding what the keyword's videos gained; a first observation gains from 0. Only
+        observations before ``end`` are read, so a replay sees what was known at each moment.
+        """
+        ...
+
+    def velocity_totals_frame(self, grain: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """Counters gained by all videos per bucket, region and category (the denominator of velocity shares)."""
+        ...
+
     def time_range(self) -> tuple[datetime, datetime] | None:
         """The earliest and latest posted_at of any mention, or None when the store is empty."""
         ...

@@ -184,6 +184,54 @@ def _path_of(url: str) -> Path:
     return Path(path)
 
 
+# What each observation added to a video's counters since its previous one (a first observation adds from 0),
+# in the bucket of the observation: the engagement velocity known at that moment. A running max, not lag(),
+# so a missing counter in one observation does not count its whole value twice.
+_GAIN_COLUMNS = ", ".join(f"greatest(coalesce({c}, 0) - coalesce(max({c}) OVER seen, 0), 0) AS {c}" for c in COUNTERS)
+_GAINS = f"""
+    obs AS (
+        SELECT video_id, observed_at, {_GAIN_COLUMNS}
+        FROM video_stats WHERE observed_at < $end
+        WINDOW seen AS (PARTITION BY video_id ORDER BY observed_at ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    ),
+    gains AS (
+        SELECT date_trunc($grain, observed_at) AS bkt, video_id, {", ".join(f"sum({c}) AS {c}" for c in COUNTERS)}
+        FROM obs WHERE observed_at >= $start GROUP BY ALL
+    )
+"""  # noqa: S608 - composed from fixed names
+
+_KEYWORD_VELOCITY = f"""
+    WITH {_GAINS},
+    kw AS (
+        SELECT DISTINCT video_id, keyword, modality, region, category FROM keyword_mentions
+        WHERE $generic OR NOT is_generic
+        UNION ALL
+        SELECT DISTINCT video_id, keyword, '{ALL}', region, category FROM keyword_mentions
+        WHERE $generic OR NOT is_generic
+    ),
+    grouped AS (
+        SELECT g.bkt AS bucket, k.keyword, {_REGION.replace("region", "k.region", 2)},
+               {_CATEGORY.replace("category", "k.category", 2)}, k.modality,
+               {", ".join(f"sum(g.{c}) AS {c}" for c in COUNTERS)}
+        FROM gains g JOIN kw k USING (video_id)
+        GROUP BY g.bkt, k.keyword, k.modality, GROUPING SETS ((k.region, k.category), (k.region), (k.category), ())
+    )
+    SELECT * FROM grouped
+    WHERE ($region IS NULL OR region = $region) AND ($category IS NULL OR category = $category)
+      AND ($modality IS NULL OR modality = $modality)
+    ORDER BY bucket, keyword, region, category, modality
+"""  # noqa: S608 - composed from fixed names
+
+_TOTAL_VELOCITY = f"""
+    WITH {_GAINS}
+    SELECT g.bkt AS bucket, {_REGION.replace("region", "v.region", 2)},
+           {_CATEGORY.replace("category", "v.category", 2)}, {", ".join(f"sum(g.{c}) AS {c}" for c in COUNTERS)}
+    FROM gains g JOIN videos v USING (video_id)
+    GROUP BY g.bkt, GROUPING SETS ((v.region, v.category), (v.region), (v.category), ())
+    ORDER BY bucket, region, category
+"""  # noqa: S608 - composed from fixed names
+
+
 class DuckDBStore:
     """A :class:`~tiktrend.store.base.Store` in one DuckDB file."""
 
@@ -342,6 +390,36 @@ class DuckDBStore:
             "ORDER BY bucket, region, category"
         )
         return self.con.execute(sql, {"grain": grain, "start": _naive(start), "end": _naive(end)}).df()
+
+    def velocity_frame(
+        self,
+        grain: str,
+        start: datetime,
+        end: datetime,
+        *,
+        region: str | None = None,
+        category: str | None = None,
+        modality: str | None = None,
+        include_generic: bool = False,
+    ) -> pd.DataFrame:
+        if grain not in GRAINS:
+            raise ValueError(f"grain must be one of {sorted(GRAINS)}, not {grain!r}")
+        params = {
+            "grain": grain,
+            "start": _naive(start),
+            "end": _naive(end),
+            "region": region,
+            "category": category,
+            "modality": modality,
+            "generic": include_generic,
+        }
+        return self.con.execute(_KEYWORD_VELOCITY, params).df()
+
+    def velocity_totals_frame(self, grain: str, start: datetime, end: datetime) -> pd.DataFrame:
+        if grain not in GRAINS:
+            raise ValueError(f"grain must be one of {sorted(GRAINS)}, not {grain!r}")
+        params = {"grain": grain, "start": _naive(start), "end": _naive(end)}
+        return self.con.execute(_TOTAL_VELOCITY, params).df()
 
     def time_range(self) -> tuple[datetime, datetime] | None:
         rows = self.con.execute("SELECT min(posted_at), max(posted_at) FROM keyword_mentions").fetchall()

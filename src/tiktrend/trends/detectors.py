@@ -1,24 +1,214 @@
-"""Growth detectors: configured in ``__init__`` (validated there), pure functions of window comparisons.
+"""Growth detectors with one API: configured (and validated) in ``__init__``, streaming and batch.
 
-Only the baseline lives here for now: the original project's rule. Better detectors join it behind the
-same API, and the backtest decides which is better.
+Every detector reads a keyword × bucket :class:`~tiktrend.trends.series.Series` one bucket at a time:
+
+- ``update(column)`` folds one bucket into the detector's own state and returns that bucket's
+  :class:`Step` (score, decision and the evidence behind them, one value per key);
+- ``score_series(series)`` scores every bucket of a series from a fresh state and returns :class:`Scores`
+  (``[bucket, key]`` arrays). It never touches the streaming state, and its row ``t`` equals what ``update``
+  returned for bucket ``t``: a score only depends on what was known at the end of its bucket (tested on
+  every prefix), so the same object runs live and in the backtest.
+
+The detectors (``DETECTORS``): ``threshold`` (the original project's rule, the baseline), ``poisson``
+(a point-by-point Poisson test of the latest buckets against the keyword's past share of the volume,
+which corrects for the daily cycle; ``cycle=False`` uses the keyword's own past counts instead),
+``zscore`` (EWMA mean and variance of the share of volume), ``velocity`` (growth of the share of the
+engagement the keyword's videos gain) and ``ensemble`` (votes of several). All are vectorized over keys.
+
+Example::
+
+    detector = PoissonDetector(window=3, min_z=4.0)
+    scores = detector.score_series(series)
+    flagged = series.keys[scores.decision[-1]]
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
 import numpy as np
 import pandas as pd
 
+from tiktrend.trends.series import Bools, Column, Floats, Series
 
-class ThresholdDetector:
+# --------------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One bucket's result for every key: a score, a decision, and the figures behind them."""
+
+    score: Floats
+    decision: Bools
+    evidence: dict[str, Floats] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """``[bucket, key]`` results of a whole series."""
+
+    score: Floats
+    decision: Bools
+    evidence: dict[str, Floats] = field(default_factory=dict)
+
+    def at(self, t: int) -> Step:
+        """Bucket ``t`` as a :class:`Step`."""
+        return Step(self.score[t], self.decision[t], {k: v[t] for k, v in self.evidence.items()})
+
+
+# --------------------------------------------------------------------------------------------------------
+# The API
+# --------------------------------------------------------------------------------------------------------
+
+StateT = TypeVar("StateT")
+
+
+class Detector(ABC, Generic[StateT]):
+    """Base of every detector: subclasses give ``_start`` (a fresh state) and ``_step`` (one bucket)."""
+
+    name: ClassVar[str]
+    evidence: ClassVar[tuple[str, ...]]
+
+    _state: StateT | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The configuration, as given to ``__init__`` (stored with each run)."""
+        return {k: _plain(v) for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+    @property
+    @abstractmethod
+    def cutoff(self) -> float:
+        """The score at and above which a key can be flagged (the ensemble's unit)."""
+
+    def update(self, column: Column) -> Step:
+        """Fold one bucket into the streaming state and return its scores."""
+        if self._state is None:
+            self._state = self._start(len(column))
+        return self._step(self._state, column)
+
+    def reset(self) -> None:
+        """Forget the streaming state (the next ``update`` starts afresh)."""
+        self._state = None
+
+    def score_series(self, series: Series) -> Scores:
+        """Scores of every bucket of ``series``, from a fresh state (the streaming state is untouched)."""
+        state = self._start(series.n_keys)
+        shape = (series.n_buckets, series.n_keys)
+        score = np.zeros(shape)
+        decision = np.zeros(shape, dtype=bool)
+        evidence = {name: np.zeros(shape) for name in self.evidence}
+        for t in range(series.n_buckets):
+            step = self._step(state, series.column(t))
+            score[t], decision[t] = step.score, step.decision
+            for name in self.evidence:
+                evidence[name][t] = step.evidence[name]
+        return Scores(score, decision, evidence)
+
+    @abstractmethod
+    def _start(self, n_keys: int) -> StateT: ...
+
+    @abstractmethod
+    def _step(self, state: StateT, column: Column) -> Step: ...
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Detector):
+        return value.name
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------------------
+# Building blocks: validation, rolling windows, EWMA, the Poisson deviance
+# --------------------------------------------------------------------------------------------------------
+
+
+def _at_least(label: str, value: float, low: float, *, strict: bool = False) -> None:
+    if value < low or (strict and value == low):
+        raise ValueError(f"{label} must be {'>' if strict else '>='} {low}, not {value}")
+
+
+def _alpha(half_life: float) -> float:
+    """EWMA weight of the newest value for a half-life in buckets."""
+    return float(1.0 - 0.5 ** (1.0 / half_life))
+
+
+class _Window:
+    """The running sum of the last ``length`` rows; ``push`` returns the row that left (zeros until full)."""
+
+    def __init__(self, length: int, n_keys: int) -> None:
+        self.rows = np.zeros((length, n_keys))
+        self.sum = np.zeros(n_keys)
+        self.pos = 0
+        self.seen = 0
+
+    def push(self, row: Floats) -> Floats:
+        leaving: Floats = self.rows[self.pos].copy()
+        self.rows[self.pos] = row
+        self.sum += row - leaving
+        self.pos = (self.pos + 1) % len(self.rows)
+        self.seen += 1
+        return leaving
+
+    @property
+    def full_before(self) -> bool:
+        """Whether the row just returned by ``push`` was real data (the window had wrapped)."""
+        return self.seen > len(self.rows)
+
+
+def poisson_z(observed: Floats, expected: Floats) -> Floats:
+    """Signed root of the Poisson deviance, upward only: how surprising ``observed`` is given ``expected``.
+
+    It reads like a normal z-score (4 is about a 1-in-30,000 chance) and stays accurate far in the tail,
+    where the normal approximation of a Poisson count is badly wrong for small counts.
+    """
+    x = np.maximum(observed, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(x > 0, x * np.log(x / expected), 0.0)
+    deviance = 2.0 * (term - (x - expected))
+    result: Floats = np.where(x > expected, np.sqrt(np.maximum(deviance, 0.0)), 0.0)
+    return result
+
+
+def _ratio(numerator: Floats, denominator: Floats) -> Floats:
+    result: Floats = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------
+# threshold: the original project's rule
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ThresholdState:
+    now: _Window
+    before: _Window
+    seen: int = 0
+
+
+class ThresholdDetector(Detector[_ThresholdState]):
     """The original rule: growth ``(now - before) / before`` between consecutive windows, with minimums.
 
     Growth is measured on distinct videos; ``before`` is floored at ``before_floor`` so a keyword that
     appears from nothing has a finite growth equal to its count. A keyword is flagged when its growth
-    reaches ``min_growth`` and its videos and engagement in the now window reach every minimum.
+    reaches ``min_growth`` and its videos and engagement in the now window reach every minimum. On a
+    series, ``window`` is the length of each window in buckets and nothing is flagged before two whole
+    windows of history exist (the rule cannot compare before that).
     """
 
     name = "threshold"
+    evidence = ("now", "before", "growth")
 
     def __init__(
         self,
@@ -29,6 +219,7 @@ class ThresholdDetector:
         min_comments: int = 0,
         min_shares: int = 0,
         before_floor: float = 1.0,
+        window: int = 24,
     ) -> None:
         for label, value in {
             "min_videos": min_videos,
@@ -37,10 +228,9 @@ class ThresholdDetector:
             "min_comments": min_comments,
             "min_shares": min_shares,
         }.items():
-            if value < 0:
-                raise ValueError(f"{label} must be >= 0, not {value}")
-        if before_floor <= 0:
-            raise ValueError(f"before_floor must be > 0, not {before_floor}")
+            _at_least(label, value, 0)
+        _at_least("before_floor", before_floor, 0, strict=True)
+        _at_least("window", window, 1)
         self.min_growth = min_growth
         self.min_videos = min_videos
         self.min_views = min_views
@@ -48,10 +238,15 @@ class ThresholdDetector:
         self.min_comments = min_comments
         self.min_shares = min_shares
         self.before_floor = before_floor
+        self.window = window
+
+    @property
+    def cutoff(self) -> float:
+        return self.min_growth
 
     def params(self) -> dict[str, float]:
         """The configuration, as stored with each run."""
-        return {k: float(v) for k, v in vars(self).items()}
+        return {k: float(v) for k, v in vars(self).items() if not k.startswith("_")}
 
     def score(self, compared: pd.DataFrame) -> pd.DataFrame:
         """Add ``growth``, ``score`` and ``decision`` columns to a :func:`compare_windows` frame."""
@@ -68,3 +263,420 @@ class ThresholdDetector:
             & (compared["shares"].fillna(0) >= self.min_shares)
         )
         return compared.assign(growth=growth, score=growth, decision=decision.to_numpy())
+
+    def _check_series_minimums(self) -> None:
+        if self.min_views or self.min_likes or self.min_comments or self.min_shares:
+            # Rollup engagement sums hold each video's latest counters: in a replay they would look ahead.
+            raise ValueError("on a series, threshold applies min_videos and min_growth only (engagement looks ahead)")
+
+    def score_series(self, series: Series) -> Scores:
+        """Vectorized over buckets with cumulative sums (and checked against ``update`` on every prefix)."""
+        self._check_series_minimums()
+        w = self.window
+        cumulative = np.vstack([np.zeros((1, series.n_keys)), np.cumsum(series.videos, axis=0)])
+        ends = np.arange(1, series.n_buckets + 1)
+        now = cumulative[ends] - cumulative[np.maximum(ends - w, 0)]
+        before = cumulative[np.maximum(ends - w, 0)] - cumulative[np.maximum(ends - 2 * w, 0)]
+        growth = (now - before) / np.maximum(before, self.before_floor)
+        history = (ends >= 2 * w)[:, None]
+        decision = (growth >= self.min_growth) & (now >= self.min_videos) & history
+        return Scores(growth, decision, {"now": now, "before": before, "growth": growth})
+
+    def _start(self, n_keys: int) -> _ThresholdState:
+        self._check_series_minimums()
+        return _ThresholdState(_Window(self.window, n_keys), _Window(self.window, n_keys))
+
+    def _step(self, state: _ThresholdState, column: Column) -> Step:
+        state.before.push(state.now.push(column.videos))
+        state.seen += 1
+        now, before = state.now.sum.copy(), state.before.sum.copy()
+        growth = (now - before) / np.maximum(before, self.before_floor)
+        history = state.seen >= 2 * self.window
+        decision = (growth >= self.min_growth) & (now >= self.min_videos) & history
+        return Step(growth, decision, {"now": now, "before": before, "growth": growth})
+
+
+# --------------------------------------------------------------------------------------------------------
+# poisson: the latest buckets against the keyword's past share of the volume
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _BaselineState:
+    counts: _Window
+    totals: _Window
+    mean_count: Floats  # EWMA of the key's videos per bucket, before the current window
+    mean_total: Floats  # EWMA of the slice's videos per bucket, over the same buckets
+    updates: int = 0
+    seen: int = 0
+
+    @classmethod
+    def fresh(cls, window: int, n_keys: int) -> _BaselineState:
+        return cls(_Window(window, n_keys), _Window(window, n_keys), np.zeros(n_keys), np.zeros(n_keys))
+
+    def push(self, column: Column, alpha: float) -> None:
+        """Add the bucket to the current window; the bucket that leaves it joins the baseline."""
+        old_count, old_total = self.counts.push(column.videos), self.totals.push(column.totals)
+        self.seen += 1
+        if self.counts.full_before:
+            self.mean_count += alpha * (old_count - self.mean_count)
+            self.mean_total += alpha * (old_total - self.mean_total)
+            self.updates += 1
+
+
+class PoissonDetector(Detector[_BaselineState]):
+    """Point-by-point Poisson bursts: the videos of the last ``window`` buckets against what was expected.
+
+    With ``cycle=True`` (the default) the expectation is the keyword's past share of its slice's volume
+    times the volume of the same buckets: the daily rhythm, the drift and collection gaps are in that
+    volume, so they cancel. With ``cycle=False`` it is the keyword's own past videos per bucket (an EWMA),
+    the plain point-by-point test, which mistakes every evening peak for growth. The score is the signed
+    root of the Poisson deviance (:func:`poisson_z`); a key is flagged when it reaches ``min_z``, holds
+    ``min_videos`` videos and ``min_ratio`` times the expectation. ``min_expected`` floors the expectation
+    of a keyword never seen before, so that a few first videos are not infinitely surprising.
+    """
+
+    name = "poisson"
+    evidence = ("observed", "expected", "ratio")
+
+    def __init__(
+        self,
+        window: int = 3,
+        half_life: float = 48.0,
+        cycle: bool = True,
+        min_z: float = 4.0,
+        min_videos: int = 5,
+        min_ratio: float = 2.0,
+        min_expected: float = 1.0,
+        warmup: int = 12,
+    ) -> None:
+        _at_least("window", window, 1)
+        _at_least("half_life", half_life, 0, strict=True)
+        _at_least("min_z", min_z, 0)
+        _at_least("min_videos", min_videos, 0)
+        _at_least("min_ratio", min_ratio, 1)
+        _at_least("min_expected", min_expected, 0, strict=True)
+        _at_least("warmup", warmup, 0)
+        self.window = window
+        self.half_life = half_life
+        self.cycle = cycle
+        self.min_z = min_z
+        self.min_videos = min_videos
+        self.min_ratio = min_ratio
+        self.min_expected = min_expected
+        self.warmup = warmup
+
+    @property
+    def cutoff(self) -> float:
+        return self.min_z
+
+    def expected(self, state: _BaselineState) -> Floats:
+        """What the baseline expects in the current window."""
+        if self.cycle:
+            raw = _ratio(state.mean_count, state.mean_total) * state.totals.sum
+        else:
+            debias = 1.0 - (1.0 - _alpha(self.half_life)) ** state.updates if state.updates else 1.0
+            raw = state.mean_count / debias * self.window
+        result: Floats = np.maximum(raw, self.min_expected)
+        return result
+
+    def _start(self, n_keys: int) -> _BaselineState:
+        return _BaselineState.fresh(self.window, n_keys)
+
+    def _step(self, state: _BaselineState, column: Column) -> Step:
+        state.push(column, _alpha(self.half_life))
+        observed = state.counts.sum.copy()
+        expected = self.expected(state)
+        z = poisson_z(observed, expected)
+        ratio = observed / expected
+        decision = (
+            (z >= self.min_z) & (observed >= self.min_videos) & (ratio >= self.min_ratio) & (state.seen > self.warmup)
+        )
+        return Step(z, decision, {"observed": observed, "expected": expected, "ratio": ratio})
+
+
+# --------------------------------------------------------------------------------------------------------
+# zscore: EWMA mean and variance of the share of volume
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ShareState:
+    counts: _Window
+    totals: _Window
+    shares: _Window  # the window shares of the last ``window`` buckets, to feed the baseline without overlap
+    mean: Floats
+    var: Floats
+    updates: int = 0
+    seen: int = 0
+
+
+class ZScoreDetector(Detector[_ShareState]):
+    """How many standard deviations the share of the last ``window`` buckets sits above its EWMA baseline.
+
+    The baseline (mean and variance, half-life ``half_life`` buckets) is fed with window shares that do not
+    overlap the current window. The deviation adds the sampling noise of a share of ``volume`` videos
+    (with ``min_expected`` videos for a keyword never seen), so a keyword with two videos in a quiet hour
+    does not look like a burst.
+    """
+
+    name = "zscore"
+    evidence = ("share", "mean", "std")
+
+    def __init__(
+        self,
+        window: int = 3,
+        half_life: float = 48.0,
+        min_z: float = 4.0,
+        min_videos: int = 5,
+        min_expected: float = 1.0,
+        warmup: int = 12,
+    ) -> None:
+        _at_least("window", window, 1)
+        _at_least("half_life", half_life, 0, strict=True)
+        _at_least("min_z", min_z, 0)
+        _at_least("min_videos", min_videos, 0)
+        _at_least("min_expected", min_expected, 0, strict=True)
+        _at_least("warmup", warmup, 0)
+        self.window = window
+        self.half_life = half_life
+        self.min_z = min_z
+        self.min_videos = min_videos
+        self.min_expected = min_expected
+        self.warmup = warmup
+
+    @property
+    def cutoff(self) -> float:
+        return self.min_z
+
+    def _start(self, n_keys: int) -> _ShareState:
+        w = self.window
+        zeros = np.zeros(n_keys)
+        return _ShareState(_Window(w, n_keys), _Window(w, n_keys), _Window(w, n_keys), zeros, zeros.copy())
+
+    def _step(self, state: _ShareState, column: Column) -> Step:
+        state.counts.push(column.videos)
+        state.totals.push(column.totals)
+        state.seen += 1
+        videos, volume = state.counts.sum.copy(), state.totals.sum.copy()
+        share = _ratio(videos, volume)
+        old_share = state.shares.push(share)
+        if state.shares.full_before:
+            _ewma_moments(state, old_share, _alpha(self.half_life))
+        noise = _ratio(state.mean * volume + self.min_expected, volume**2)
+        std = np.sqrt(state.var + noise)
+        z = _ratio(share - state.mean, std)
+        decision = (z >= self.min_z) & (videos >= self.min_videos) & (state.seen > self.warmup)
+        return Step(z, decision, {"share": share, "mean": state.mean.copy(), "std": std})
+
+
+def _ewma_moments(state: _ShareState | _VelocityState, value: Floats, alpha: float) -> None:
+    """West's incremental EWMA mean and variance; the first value starts the mean with no variance."""
+    if state.updates == 0:
+        state.mean[:] = value
+    else:
+        diff = value - state.mean
+        increment = alpha * diff
+        state.mean += increment
+        state.var[:] = (1.0 - alpha) * (state.var + diff * increment)
+    state.updates += 1
+
+
+# --------------------------------------------------------------------------------------------------------
+# velocity: growth of the engagement the keyword's videos gain
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _VelocityState:
+    counts: _Window
+    gained: _Window
+    gained_totals: _Window
+    values: _Window  # the log shares of the last ``window`` buckets, to feed the baseline without overlap
+    mean: Floats
+    var: Floats
+    updates: int = 0
+    seen: int = 0
+
+
+class VelocityDetector(Detector[_VelocityState]):
+    """Growth of the keyword's share of the views gained by all videos, as a z-score of its log share.
+
+    Views gained are read from ``video_stats`` (what each observation added since the previous one, in the
+    bucket it was observed), so only what was known at the time counts. Views are heavy-tailed (one viral
+    video can hold most of a slice's views for an hour), so the share is compared in ``log2`` (floored at
+    ``min_share``) against the EWMA mean and variance of its past values, with at least ``min_std`` of
+    deviation; a key is flagged at ``min_z`` with ``min_videos`` videos in the window.
+    """
+
+    name = "velocity"
+    evidence = ("gained", "share", "baseline")
+
+    def __init__(
+        self,
+        window: int = 3,
+        half_life: float = 48.0,
+        min_z: float = 3.0,
+        min_videos: int = 5,
+        min_share: float = 0.0005,
+        min_std: float = 0.5,
+        warmup: int = 12,
+    ) -> None:
+        _at_least("window", window, 1)
+        _at_least("half_life", half_life, 0, strict=True)
+        _at_least("min_z", min_z, 0)
+        _at_least("min_videos", min_videos, 0)
+        _at_least("min_share", min_share, 0, strict=True)
+        _at_least("min_std", min_std, 0, strict=True)
+        _at_least("warmup", warmup, 0)
+        self.window = window
+        self.half_life = half_life
+        self.min_z = min_z
+        self.min_videos = min_videos
+        self.min_share = min_share
+        self.min_std = min_std
+        self.warmup = warmup
+
+    @property
+    def cutoff(self) -> float:
+        return self.min_z
+
+    def _start(self, n_keys: int) -> _VelocityState:
+        def window() -> _Window:
+            return _Window(self.window, n_keys)
+
+        zeros = np.zeros(n_keys)
+        return _VelocityState(window(), window(), window(), window(), zeros, zeros.copy())
+
+    def _step(self, state: _VelocityState, column: Column) -> Step:
+        if column.gained is None or column.gained_totals is None:
+            raise ValueError("the velocity detector needs engagement velocities (a series built with `gained`)")
+        state.counts.push(column.videos)
+        state.gained.push(column.gained)
+        state.gained_totals.push(column.gained_totals)
+        state.seen += 1
+        gained = state.gained.sum.copy()
+        share = _ratio(gained, state.gained_totals.sum)
+        value = np.log2(np.maximum(share, self.min_share))
+        old_value = state.values.push(value)
+        if state.values.full_before:
+            _ewma_moments(state, old_value, _alpha(self.half_life))
+        z = (value - state.mean) / np.sqrt(state.var + self.min_std**2)
+        decision = (z >= self.min_z) & (state.counts.sum >= self.min_videos) & (state.seen > self.warmup)
+        return Step(z, decision, {"gained": gained, "share": share, "baseline": np.exp2(state.mean)})
+
+
+# --------------------------------------------------------------------------------------------------------
+# ensemble: votes of several detectors
+# --------------------------------------------------------------------------------------------------------
+
+
+class EnsembleDetector(Detector[list[Any]]):
+    """Flags a key when at least ``min_votes`` members flag it; the score is the mean of the members' scores
+    in units of their own cutoffs (1 = at the cutoff), so members on different scales add up.
+    """
+
+    name = "ensemble"
+    evidence: ClassVar[tuple[str, ...]] = ("votes",)
+
+    def __init__(self, members: Sequence[Detector[Any]] | None = None, min_votes: int = 2) -> None:
+        members = list(members) if members is not None else [PoissonDetector(), ZScoreDetector()]
+        if not members:
+            raise ValueError("members must hold at least one detector")
+        if any(isinstance(m, EnsembleDetector) for m in members):
+            raise ValueError("members must not be ensembles")
+        _at_least("min_votes", min_votes, 1)
+        if min_votes > len(members):
+            raise ValueError(f"min_votes must be <= the {len(members)} members, not {min_votes}")
+        self.members = tuple(members)
+        self.min_votes = min_votes
+
+    @property
+    def cutoff(self) -> float:
+        return 1.0
+
+    def _start(self, n_keys: int) -> list[Any]:
+        return [m._start(n_keys) for m in self.members]
+
+    def _step(self, state: list[Any], column: Column) -> Step:
+        steps = [m._step(s, column) for m, s in zip(self.members, state, strict=True)]
+        score, decision, evidence = self._combine([(s.score, s.decision) for s in steps])
+        return Step(score, decision, evidence)
+
+    def score_series(self, series: Series) -> Scores:
+        """Every member's batch scores, combined bucket by bucket (members may be vectorized over buckets)."""
+        batches = [member.score_series(series) for member in self.members]
+        score, decision, evidence = self._combine([(s.score, s.decision) for s in batches])
+        return Scores(score, decision, evidence)
+
+    def _combine(self, results: list[tuple[Floats, Bools]]) -> tuple[Floats, Bools, dict[str, Floats]]:
+        votes = np.sum([decision for _, decision in results], axis=0).astype(float)
+        # In units of each member's cutoff, clipped so one extreme member cannot outvote the others alone.
+        pairs = list(zip(self.members, results, strict=True))
+        units = [np.clip(score / m.cutoff if m.cutoff > 0 else score, -10, 10) for m, (score, _) in pairs]
+        evidence = {"votes": votes, **{f"{m.name}_score": score for m, (score, _) in pairs}}
+        combined: Floats = np.mean(units, axis=0)
+        return combined, votes >= self.min_votes, evidence
+
+
+# --------------------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------------------
+
+DETECTORS: dict[str, Callable[..., Detector[Any]]] = {
+    "threshold": ThresholdDetector,
+    "poisson": PoissonDetector,
+    "zscore": ZScoreDetector,
+    "velocity": VelocityDetector,
+    "ensemble": EnsembleDetector,
+}
+
+# Bucket counts per grain for the defaults: the original rule compares whole days; the others look at a few
+# hours (or a day) against about two days (or two weeks) of baseline.
+_GRAIN_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "hour": {
+        "threshold": {"window": 24},
+        "poisson": {"window": 3, "half_life": 48.0, "warmup": 12},
+        "zscore": {"window": 3, "half_life": 48.0, "warmup": 12},
+        "velocity": {"window": 3, "half_life": 48.0, "warmup": 12},
+    },
+    "day": {
+        "threshold": {"window": 1},
+        "poisson": {"window": 1, "half_life": 7.0, "warmup": 3},
+        "zscore": {"window": 1, "half_life": 7.0, "warmup": 3},
+        "velocity": {"window": 1, "half_life": 7.0, "warmup": 3},
+    },
+}
+
+
+def make_detector(name: str, grain: str = "hour", **overrides: Any) -> Detector[Any]:
+    """A detector by name with the defaults for ``grain``; ``overrides`` win. Unknown names fail clearly."""
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r}: expected one of {', '.join(DETECTORS)}")
+    if grain not in _GRAIN_DEFAULTS:
+        raise ValueError(f"grain must be one of {', '.join(_GRAIN_DEFAULTS)}, not {grain!r}")
+    if name == "ensemble":
+        members = overrides.pop("members", None) or [make_detector(n, grain) for n in ("poisson", "zscore")]
+        return EnsembleDetector(members=members, **overrides)
+    return DETECTORS[name](**{**_GRAIN_DEFAULTS[grain][name], **overrides})
+
+
+def default_detectors(grain: str = "hour", names: Sequence[str] = tuple(DETECTORS)) -> list[Detector[Any]]:
+    """Every detector (or the named ones) with the defaults for ``grain``, in a stable order."""
+    return [make_detector(name, grain) for name in names]
+
+
+__all__ = [
+    "DETECTORS",
+    "Detector",
+    "EnsembleDetector",
+    "PoissonDetector",
+    "Scores",
+    "Step",
+    "ThresholdDetector",
+    "VelocityDetector",
+    "ZScoreDetector",
+    "default_detectors",
+    "make_detector",
+    "poisson_z",
+]

@@ -1,0 +1,238 @@
+"""Caption keyphrases: uni- to tri-grams, cut at stop words and punctuation, scored YAKE-style.
+
+Candidates. A caption is cut into chunks at punctuation, emoji, line breaks and removed tags; inside a chunk,
+stop words, numbers and laughter cut runs of content words (RAKE's idea: function words delimit phrases).
+A run becomes keyphrases of at most ``MAX_WORDS`` words:
+
+- a word sequence that a hashtag of the same video spells (``#nightroutine`` segments to ``night routine``)
+  is one phrase, so the caption and the tag give the same keyword;
+- Vietnamese is written in syllables and most of its words have two: a run of up to three syllables is one
+  phrase (``bánh mì``, ``đà lạt``, ``thành phố hcm``), a longer one is cut into pairs;
+- elsewhere, capitalized runs are names (``Taylor Swift``, ``Estados Unidos``) when the caption's casing
+  says anything (not when most words are capitalized), and two words joined by a strong collocation in
+  the web corpus bundled with ``wordsegment`` (pointwise mutual information: ``ice cream``, ``new york``)
+  stay together; other words are keywords on their own.
+
+Score. YAKE (Campos et al., 2020) without a corpus: a term is more important when capitalized inside a
+sentence, early, frequent in the text, and spread over few distinct contexts; a phrase's score combines its
+terms' scores. YAKE's score is "lower is better" and unbounded, so the mention weight is ``1 / (1 + S)``
+in (0, 1]: the first content word of a short caption weighs about 0.7, later and weaker ones less.
+
+The key of a phrase is its words' keys glued (``night routine`` → ``nightroutine``): the key a hashtag of the
+same words has, so ``#NightRoutine``, ``nightroutine`` and ``night routine`` are one keyword. The display
+keeps the words apart.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from tiktrend.extract.text import word_keyword
+
+MAX_WORDS = 3
+MAX_PHRASES = 12
+# Two words are one phrase above this PMI (log10), in a bigram seen at least this often: "new york" is 1.3,
+# "best friend" 1.9, "ice cream" 3.4, "new song" 0.6.
+MIN_PMI = 1.2
+MIN_BIGRAM_COUNT = 200_000.0
+_CORPUS_TOKENS = 1.0e12
+_BREAK = re.compile(r"\S")
+_TOKEN = re.compile(r"[^\W_](?:[\w\u0300-\u036f]|'(?=\w))*")
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """One keyphrase of a caption: glued key, spaced display, YAKE weight in (0, 1]."""
+
+    key: str
+    display: str
+    weight: float
+    words: tuple[str, ...]
+
+
+@dataclass
+class _Term:
+    key: str
+    display: str
+    chunk: int
+    upper: bool  # capitalized and not first in its chunk: YAKE's casing feature
+    acronym: bool
+    capital: bool  # capitalized anywhere: part of a name
+
+
+@lru_cache(maxsize=1)
+def _bigrams() -> dict[str, float]:
+    text = resources.files("wordsegment").joinpath("bigrams.txt").read_text(encoding="utf-8")
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        pair, _, count = line.partition("\t")
+        value = float(count)
+        if value >= MIN_BIGRAM_COUNT:
+            counts[pair] = value
+    return counts
+
+
+@lru_cache(maxsize=1)
+def _unigrams() -> dict[str, float]:
+    text = resources.files("wordsegment").joinpath("unigrams.txt").read_text(encoding="utf-8")
+    return {word: float(count) for word, _, count in (line.partition("\t") for line in text.splitlines())}
+
+
+@lru_cache(maxsize=1 << 16)
+def is_collocation(first: str, second: str) -> bool:
+    """Whether two lower-case English words form a fixed phrase (``ice cream``, ``new york``) in the web corpus."""
+    count = _bigrams().get(f"{first} {second}")
+    if count is None:
+        return False
+    unigrams = _unigrams()
+    # Pointwise mutual information, log10 P(ab) / (P(a) P(b)), over the corpus's ~1e12 tokens.
+    pmi = math.log10(count * _CORPUS_TOKENS / (unigrams.get(first, math.inf) * unigrams.get(second, math.inf)))
+    return pmi >= MIN_PMI
+
+
+def _chunks(text: str, lang: str) -> list[list[_Term | None]]:
+    """Chunks of a text (cut at anything but spaces between words); stop words are None."""
+    chunks: list[list[_Term | None]] = []
+    current: list[_Term | None] = []
+    end = 0
+    for match in _TOKEN.finditer(text):
+        gap = text[end : match.start()]
+        if current and (_BREAK.search(gap) or "\n" in gap):
+            chunks.append(current)
+            current = []
+        end = match.end()
+        token = match.group()
+        keyword = word_keyword(token, lang)
+        if keyword is None:
+            current.append(None)
+            continue
+        first = not current
+        capital = token[0].isupper()
+        acronym = len(token) > 1 and token.isupper()
+        current.append(_Term(keyword[0], keyword[1], len(chunks), capital and not first, acronym, capital))
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _runs(chunks: list[list[_Term | None]]) -> list[list[_Term]]:
+    runs: list[list[_Term]] = []
+    for chunk in chunks:
+        run: list[_Term] = []
+        for term in [*chunk, None]:
+            if term is None:
+                if run:
+                    runs.append(run)
+                run = []
+            else:
+                run.append(term)
+    return runs
+
+
+def _cut(run: list[_Term], lang: str, known: frozenset[tuple[str, ...]], names: bool) -> list[list[_Term]]:
+    """A run of content words cut into phrases of at most MAX_WORDS words."""
+    pieces: list[list[_Term]] = []
+    i = 0
+    while i < len(run):
+        for size in range(min(MAX_WORDS, len(run) - i), 1, -1):
+            if tuple(term.key for term in run[i : i + size]) in known:
+                pieces.append(run[i : i + size])
+                i += size
+                break
+        else:
+            pieces.append([run[i]])
+            i += 1
+    return [phrase for piece in _merge(pieces, lang, names) for phrase in _split_long(piece, lang)]
+
+
+def _merge(pieces: list[list[_Term]], lang: str, names: bool) -> list[list[_Term]]:
+    """Single words joined with their neighbour when they form a name, a collocation or a Vietnamese word."""
+    merged: list[list[_Term]] = []
+    for piece in pieces:
+        if merged and len(piece) == 1 and _joins(merged[-1], piece[0], lang, names):
+            merged[-1] = [*merged[-1], piece[0]]
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _joins(before: list[_Term], term: _Term, lang: str, names: bool) -> bool:
+    if lang == "vi":
+        # Syllables: the whole run is cut later (a long run into pairs).
+        return True
+    if len(before) >= MAX_WORDS:
+        return False
+    if names and term.capital and all(t.capital for t in before):
+        return True
+    return len(before) == 1 and is_collocation(before[-1].key, term.key)
+
+
+def _split_long(piece: list[_Term], lang: str) -> list[list[_Term]]:
+    if len(piece) <= MAX_WORDS:
+        return [piece]
+    # Long Vietnamese runs are mostly two-syllable words one after the other.
+    step = 2 if lang == "vi" else MAX_WORDS
+    return [piece[i : i + step] for i in range(0, len(piece), step)]
+
+
+def _term_scores(runs: list[list[_Term]], chunks: list[list[_Term | None]], names: bool) -> dict[str, float]:
+    """YAKE's per-term score S(t) over one text (lower is more important)."""
+    occurrences: dict[str, list[_Term]] = {}
+    for run in runs:
+        for term in run:
+            occurrences.setdefault(term.key, []).append(term)
+    tf = {key: len(found) for key, found in occurrences.items()}
+    counts = list(tf.values())
+    mean, std = statistics.fmean(counts), statistics.pstdev(counts)
+    most = max(counts)
+    left: dict[str, set[str]] = {}
+    right: dict[str, set[str]] = {}
+    for chunk in chunks:
+        for before, after in itertools.pairwise(chunk):
+            if before is not None and after is not None:
+                right.setdefault(before.key, set()).add(after.key)
+                left.setdefault(after.key, set()).add(before.key)
+    scores: dict[str, float] = {}
+    n_chunks = max(1, len(chunks))
+    for key, found in occurrences.items():
+        freq = tf[key]
+        case = max(sum(t.upper for t in found), sum(t.acronym for t in found)) / (1 + math.log(freq)) if names else 0
+        position = math.log(math.log(3 + statistics.median(t.chunk for t in found)))
+        norm = freq / (mean + std)
+        relatedness = 1 + (len(left.get(key, ())) + len(right.get(key, ()))) / (2 * freq) * freq / most
+        spread = len({t.chunk for t in found}) / n_chunks
+        scores[key] = relatedness * position / (case + norm / relatedness + spread / relatedness)
+    return scores
+
+
+def keyphrases(text: str, lang: str, known: frozenset[tuple[str, ...]] = frozenset()) -> list[Phrase]:
+    """The keyphrases of a caption text in ``lang`` (tags and mentions already removed), in text order."""
+    chunks = _chunks(text, lang)
+    runs = _runs(chunks)
+    if not runs:
+        return []
+    words = _TOKEN.findall(text)
+    # Casing says something only when most words are not capitalized (not Title Case, not ALL CAPS).
+    names = lang != "vi" and sum(word[0].isupper() for word in words) <= 0.6 * len(words)
+    scores = _term_scores(runs, chunks, names)
+    found: dict[str, Phrase] = {}
+    phrase_tf = Counter(tuple(t.key for t in phrase) for run in runs for phrase in _cut(run, lang, known, names))
+    for run in runs:
+        for phrase in _cut(run, lang, known, names):
+            keys = tuple(t.key for t in phrase)
+            product = math.prod(scores[k] for k in keys)
+            score = product / (phrase_tf[keys] * (1 + sum(scores[k] for k in keys)))
+            key = "".join(keys)
+            if key not in found:
+                display = " ".join(t.display for t in phrase)
+                found[key] = Phrase(key, display, round(1 / (1 + score), 4), keys)
+    # The best MAX_PHRASES, in the order of the text.
+    best = set(sorted(found, key=lambda key: -found[key].weight)[:MAX_PHRASES])
+    return [phrase for key, phrase in found.items() if key in best]

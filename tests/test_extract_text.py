@@ -1,0 +1,105 @@
+"""Text quality: language detection, hashtag segmentation, keyphrases, emoji, variants of one phrase."""
+
+from __future__ import annotations
+
+import pytest
+
+from tiktrend.extract.emojis import emoji_keys
+from tiktrend.extract.keywords import video_mentions
+from tiktrend.extract.language import detect_language
+from tiktrend.extract.phrases import is_collocation, keyphrases
+from tiktrend.extract.segment import fold_accents, segment
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("I can't believe how good this recipe turned out", "en"),
+        ("Ich hab so einen Ohrwurm von dem Song", "de"),
+        ("Je suis trop contente de ce résultat", "fr"),
+        ("veo a muchos cogiendo carrerilla y tirándose encima", "es"),
+        ("ik hou echt van dit liedje", "nl"),
+        ("questo è il mio preferito di sempre", "it"),
+        ("mê quá trời luôn", "vi"),
+        ("khong duoc roi nguoi ta nhu the", "vi"),
+        ("🔥🔥", "und"),
+        ("ok", "und"),
+    ],
+)
+def test_language_detection_offline(text: str, lang: str) -> None:
+    assert detect_language(text)[0] == lang
+
+
+def test_stop_words_follow_the_detected_language() -> None:
+    # "son" is "his" in French: a stop word there, the noun in English.
+    assert [m[0] for m in video_mentions("c'est son chien préféré", [], "", "", False)] == ["chien", "préféré"]
+    assert [m[0] for m in video_mentions("my son loves his dog", [], "", "", False)] == ["son", "loves", "dog"]
+
+
+@pytest.mark.parametrize(
+    ("tag", "words"),
+    [
+        ("nightroutine", ("night", "routine")),
+        ("#NightRoutine", ("night", "routine")),
+        ("taylorswift", ("taylor", "swift")),
+        ("coffeelover", ("coffee", "lover")),
+        ("learnontiktok", ("learn", "on", "tiktok")),
+        ("dulichdalat", ("du", "lich", "da", "lat")),
+        ("ẩmthực", ("ẩm", "thực")),
+        ("booktok", ("booktok",)),
+        ("halloween", ("halloween",)),
+        ("embreighcourtlyn", ("embreighcourtlyn",)),  # an unknown name stays whole
+    ],
+)
+def test_hashtag_segmentation(tag: str, words: tuple[str, ...]) -> None:
+    assert segment(tag) == words
+
+
+def test_fold_accents_keeps_length() -> None:
+    assert fold_accents("Đà Lạt ẩm thực") == "Da Lat am thuc"
+
+
+def test_hashtag_and_caption_phrase_share_a_key() -> None:
+    mentions = video_mentions("my night routine before bed", ["NightRoutine"], "", "", False)
+    keys = {(key, modality) for key, _, modality, _, _ in mentions}
+    assert ("nightroutine", "hashtag") in keys
+    assert ("nightroutine", "caption") in keys
+    display = {key: shown for key, shown, modality, _, _ in mentions if modality == "caption"}
+    assert display["nightroutine"] == "night routine"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("i ate ice cream in new york", "en", ["ate", "icecream", "newyork"]),
+        ("Marlon told Taylor Swift to come closer", "en", ["marlon", "told", "taylorswift", "come", "closer"]),
+        # Title Case says nothing about names: words stay apart.
+        ("Best Day Ever With My Dog", "en", ["best", "day", "ever", "dog"]),
+        ("Sinh nhật vui vẻ, bánh mì Sài Gòn", "vi", ["sinhnhật", "vuivẻ", "bánhmì", "sàigòn"]),
+    ],
+)
+def test_keyphrases(text: str, lang: str, expected: list[str]) -> None:
+    assert [phrase.key for phrase in keyphrases(text, lang)] == expected
+
+
+def test_keyphrase_weights_are_in_unit_interval_and_favour_early_words() -> None:
+    phrases = keyphrases("Kitten sleeps. The dog barks at night. Rain again tomorrow maybe", "en")
+    assert all(0 < phrase.weight <= 1 for phrase in phrases)
+    assert phrases[0].weight > phrases[-1].weight
+
+
+def test_collocations() -> None:
+    assert is_collocation("ice", "cream")
+    assert is_collocation("vending", "machine")
+    assert not is_collocation("cute", "dog")
+
+
+def test_emoji_are_their_own_modality() -> None:
+    assert emoji_keys("so good 👍🏽👍 ❤️ ❤ 🇻🇳 👩‍🍳") == ("👍", "❤", "🇻🇳", "👩\u200d🍳")
+    mentions = video_mentions("yummy 🍓🍓", [], "", "", False)
+    assert [(key, modality) for key, _, modality, _, _ in mentions] == [("yummy", "caption"), ("🍓", "emoji")]
+
+
+def test_mentions_urls_and_numbers_cut_phrases() -> None:
+    mentions = video_mentions("new song @maria out 2025 https://x.co/a now playing", [], "", "", False)
+    assert [key for key, _, modality, _, _ in mentions if modality == "caption"] == ["new", "song", "playing"]

@@ -10,37 +10,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from tiktrend.models import COUNTERS, MENTION_COLUMNS
+from tiktrend.models import COUNTERS
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
+from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
 from tiktrend.store.schema import DDL, KEYS
 
-_STATIC_COLUMNS = (
-    "author",
-    "author_followers",
-    "region",
-    "category",
-    "created_at",
-    "caption",
-    "hashtags",
-    "music_id",
-    "music_title",
-    "music_author",
-    "music_original",
-    "duration_s",
-    "language",
-    "cover_url",
-    "video_url",
-    "source",
-)
-_VIDEO_TABLE_COLUMNS = (
-    "video_id",
-    *_STATIC_COLUMNS[:5],
-    "posted_at",
-    *_STATIC_COLUMNS[5:],
-    "first_seen",
-    "last_seen",
-    *COUNTERS,
-)
+_STATIC_COLUMNS = STATIC_COLUMNS
+_VIDEO_TABLE_COLUMNS = VIDEO_TABLE_COLUMNS
 
 
 def _static_update(column: str) -> str:
@@ -90,6 +66,14 @@ _UPSERT_MENTIONS = """
         posted_at = excluded.posted_at, region = excluded.region, category = excluded.category
 """
 
+# A merge can move a video (earlier posted_at, region of an earlier observation): all its mentions follow.
+_FOLLOW_VIDEOS = """
+    UPDATE keyword_mentions m SET posted_at = v.posted_at, region = v.region, category = v.category
+    FROM videos v
+    WHERE m.video_id = v.video_id AND v.video_id IN (SELECT video_id FROM batch_videos)
+      AND (m.posted_at <> v.posted_at OR m.region <> v.region OR m.category <> v.category)
+"""
+
 _ENQUEUE = """
     INSERT INTO rollup_queue
     SELECT DISTINCT date_trunc('hour', v.posted_at) FROM videos v SEMI JOIN batch_videos b USING (video_id)
@@ -110,13 +94,18 @@ _TOTALS = f"""
     GROUP BY bkt, {_SETS}
 """  # noqa: S608 - composed from fixed names
 
+# Weights are summed as whole micro-units: integer sums are exact, so they do not depend on the order a
+# parallel aggregation adds them in, and adding or removing a video's share later gives the same figure.
+MICROS = 1_000_000
+MICRO_WEIGHT = f"CAST(floor(weight * {MICROS} + 0.5) AS BIGINT)"
+
 # One row per video inside every group (a video has one region and category), so count(*) counts videos and
 # engagement sums never double count; the all-modality rows first fold a video's modalities into one.
 _KEYWORD_BUCKETS = f"""
     INSERT INTO keyword_buckets
     WITH m AS (
         SELECT date_trunc($grain, posted_at) AS bkt, keyword, modality, region, category, video_id,
-               weight, is_generic, display
+               {MICRO_WEIGHT} AS weight, is_generic, display
         FROM keyword_mentions
         WHERE date_trunc($grain, posted_at) IN (SELECT bucket FROM rollup_targets)
     ),
@@ -139,38 +128,13 @@ _KEYWORD_BUCKETS = f"""
         FROM rows r JOIN videos v USING (video_id)
         GROUP BY r.bkt, r.keyword, r.modality, GROUPING SETS ((r.region, r.category), (r.region), (r.category), ())
     )
-    SELECT g.bkt, $grain, g.keyword, g.region, g.category, g.modality, s.display, g.is_generic, g.mentions,
+    SELECT g.bkt, $grain, g.keyword, g.region, g.category, g.modality, s.display, g.is_generic, g.mentions / {MICROS},
            g.videos, {", ".join(f"g.{c}" for c in COUNTERS)}, g.videos / t.videos
     FROM grouped g
     JOIN spelling s ON s.bkt = g.bkt AND s.keyword = g.keyword
     JOIN bucket_totals t
       ON t.bucket = g.bkt AND t.grain = $grain AND t.region = g.region AND t.category = g.category
 """  # noqa: S608 - composed from fixed names
-
-
-def _utc_naive(series: pd.Series) -> pd.Series:
-    values = pd.to_datetime(series, utc=True)
-    return values.dt.tz_convert(UTC).dt.tz_localize(None).astype("datetime64[us]")
-
-
-def _videos_frame(observations: pd.DataFrame) -> pd.DataFrame:
-    """One row per video: attributes of its earliest observation, counters of its latest."""
-    obs = observations.sort_values(["video_id", "observed_at"], kind="stable")
-    grouped = obs.groupby("video_id", sort=True)
-    first = grouped[list(_STATIC_COLUMNS)].first()
-    # groupby().first() skips missing values per column: exactly "earliest, gaps filled by later".
-    first["hashtags"] = grouped["hashtags"].agg(lambda tags: next((t for t in tags if len(t)), []))
-    last = grouped[list(COUNTERS)].last()
-    frame = first.join(last)
-    frame["first_seen"] = grouped["observed_at"].min()
-    frame["last_seen"] = grouped["observed_at"].max()
-    frame["posted_at"] = frame["created_at"].fillna(frame["first_seen"])
-    return frame.reset_index()[list(_VIDEO_TABLE_COLUMNS)]
-
-
-def _stats_frame(observations: pd.DataFrame) -> pd.DataFrame:
-    """One row per (video, observation time), the larger counter when a source repeats a moment."""
-    return observations.groupby(["video_id", "observed_at"], as_index=False)[list(COUNTERS)].max()
 
 
 def _path_of(url: str) -> Path:
@@ -264,14 +228,8 @@ class DuckDBStore:
     def load_batch(self, videos: pd.DataFrame, mentions: pd.DataFrame) -> LoadResult:
         if videos.empty:
             return LoadResult()
-        observations = videos.copy()
-        for column in ("observed_at", "created_at"):
-            observations[column] = _utc_naive(observations[column])
-        batch_videos = _videos_frame(observations)
-        batch_stats = _stats_frame(observations)
-        batch_mentions = mentions.reindex(columns=list(MENTION_COLUMNS)).drop_duplicates(
-            ["video_id", "keyword", "modality"]
-        )
+        batch = prepare_batch(videos, mentions)
+        batch_videos, batch_stats, batch_mentions = batch.videos, batch.stats, batch.mentions
         con = self.con
         con.register("batch_videos", batch_videos)
         con.register("batch_stats", batch_stats)
@@ -287,6 +245,7 @@ class DuckDBStore:
             con.execute(_UPSERT_VIDEOS)
             con.execute(_UPSERT_STATS)
             con.execute(_UPSERT_MENTIONS)
+            con.execute(_FOLLOW_VIDEOS)
             con.execute(_ENQUEUE)  # and the ones they sit in now
             after = self._counts(("videos", "video_stats", "keyword_mentions"))
             con.commit()
@@ -432,7 +391,7 @@ class DuckDBStore:
         if trends.empty:
             return 0
         frame = trends.copy()
-        frame["as_of"] = _utc_naive(frame["as_of"])
+        frame["as_of"] = utc_naive(frame["as_of"])
         frame["run_id"] = run_id
         columns = [c for c in self._columns("trends")]
         frame = frame[columns]

@@ -1,0 +1,114 @@
+"""Turning a loaded chunk into the rows every backend upserts: one per video, per observation, per mention.
+
+Both backends call :func:`prepare_batch`, so the merge rules inside one chunk are the same code everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Final
+
+import pandas as pd
+
+from tiktrend.models import COUNTERS, MENTION_COLUMNS
+
+STATIC_COLUMNS: Final = (
+    "author",
+    "author_followers",
+    "region",
+    "category",
+    "created_at",
+    "caption",
+    "hashtags",
+    "music_id",
+    "music_title",
+    "music_author",
+    "music_original",
+    "duration_s",
+    "language",
+    "cover_url",
+    "video_url",
+    "source",
+)
+# The column order of the ``videos`` table in every backend.
+VIDEO_TABLE_COLUMNS: Final = (
+    "video_id",
+    *STATIC_COLUMNS[:5],
+    "posted_at",
+    *STATIC_COLUMNS[5:],
+    "first_seen",
+    "last_seen",
+    *COUNTERS,
+)
+STATS_COLUMNS: Final = ("video_id", "observed_at", *COUNTERS)
+MENTION_KEY: Final = ["video_id", "keyword", "modality"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One chunk, folded: ``videos`` (one row per video), ``stats`` (per observation), ``mentions`` (deduplicated)."""
+
+    videos: pd.DataFrame
+    stats: pd.DataFrame
+    mentions: pd.DataFrame
+
+
+def utc_naive(series: pd.Series) -> pd.Series:
+    """Timestamps as UTC without a zone, in microseconds (how every store keeps them)."""
+    values = pd.to_datetime(series, utc=True)
+    return values.dt.tz_convert(UTC).dt.tz_localize(None).astype("datetime64[us]")
+
+
+def _counters(frame: pd.DataFrame) -> pd.DataFrame:
+    # Nullable integers: a missing counter stays NULL and large ones keep every digit.
+    for column in COUNTERS:
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def fold_videos(observations: pd.DataFrame) -> pd.DataFrame:
+    """One row per video: attributes of its earliest observation, counters of its latest."""
+    obs = observations.sort_values(["video_id", "observed_at"], kind="stable")
+    if obs["video_id"].is_unique:  # the common case: one observation per video in a chunk
+        frame = obs.set_index("video_id")[list(STATIC_COLUMNS) + list(COUNTERS)].copy()
+        frame["first_seen"] = frame["last_seen"] = obs["observed_at"].to_numpy()
+        frame["hashtags"] = [t if _has_items(t) else [] for t in frame["hashtags"]]
+    else:
+        grouped = obs.groupby("video_id", sort=True)
+        # groupby().first() skips missing values per column: exactly "earliest, gaps filled by later".
+        frame = grouped[list(STATIC_COLUMNS)].first()
+        with_tags = obs[[_has_items(t) for t in obs["hashtags"]]]
+        tags = with_tags.groupby("video_id", sort=True)["hashtags"].first()
+        frame["hashtags"] = [tags.get(video_id, []) for video_id in frame.index]
+        frame = frame.join(grouped[list(COUNTERS)].last())
+        frame["first_seen"] = grouped["observed_at"].min()
+        frame["last_seen"] = grouped["observed_at"].max()
+    frame["posted_at"] = frame["created_at"].fillna(frame["first_seen"])
+    return _counters(frame.reset_index()[list(VIDEO_TABLE_COLUMNS)])
+
+
+def _has_items(tags: object) -> bool:
+    return tags is not None and not isinstance(tags, float) and len(tags) > 0  # type: ignore[arg-type]
+
+
+def fold_stats(observations: pd.DataFrame) -> pd.DataFrame:
+    """One row per (video, observation time), the larger counter when a source repeats a moment."""
+    stats = observations[list(STATS_COLUMNS)]
+    if not stats.duplicated(["video_id", "observed_at"]).any():
+        return _counters(stats.sort_values(["video_id", "observed_at"]).reset_index(drop=True))
+    return _counters(stats.groupby(["video_id", "observed_at"], as_index=False)[list(COUNTERS)].max())
+
+
+def prepare_batch(videos: pd.DataFrame, mentions: pd.DataFrame) -> Batch:
+    """Fold a chunk of observations (``VIDEO_COLUMNS``) and mentions (``MENTION_COLUMNS``) into rows to upsert.
+
+    Mentions of videos that are not in the chunk are dropped: a mention is always loaded with its video.
+    """
+    observations = videos.copy()
+    for column in ("observed_at", "created_at"):
+        observations[column] = utc_naive(observations[column])
+    folded = fold_videos(observations)
+    batch_mentions = mentions.reindex(columns=list(MENTION_COLUMNS)).drop_duplicates(MENTION_KEY)
+    batch_mentions = batch_mentions[batch_mentions["video_id"].isin(folded["video_id"])]
+    return Batch(folded, fold_stats(observations), batch_mentions.reset_index(drop=True))

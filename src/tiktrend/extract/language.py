@@ -23,9 +23,10 @@ MIN_CONFIDENCE = 0.6
 # Detection reads the beginning of a long text: a caption's language is settled in its first sentences.
 MAX_CHARS = 240
 
-# Letters only Vietnamese uses among the candidates (Latin with horn, breve + tone, stacked marks, đ).
+# Letters only Vietnamese uses among the candidates (horn, breve, đ, stacked tone marks, dot below, hook
+# above); plain â, ê, ô are French too.
 _VIETNAMESE = re.compile(
-    "[ăắằẳẵặâấầẩẫậđêếềểễệôốồổỗộơớờởỡợưứừửữựạảẹẻẽịỉọỏụủỳỵỷỹĂẮẰẲẴẶÂẤẦẨẪẬĐÊẾỀỂỄỆÔỐỒỔỖỘƠỚỜỞỠỢƯỨỪỬỮỰẠẢẸẺẼỊỈỌỎỤỦỲỴỶỸ]"
+    "[ăắằẳẵặấầẩẫậđếềểễệốồổỗộơớờởỡợưứừửữựạảẹẻẽịỉọỏụủỳỵỷỹĂẮẰẲẴẶẤẦẨẪẬĐẾỀỂỄỆỐỒỔỖỘƠỚỜỞỠỢƯỨỪỬỮỰẠẢẸẺẼỊỈỌỎỤỦỲỴỶỸ]"
 )
 _LETTER = re.compile(r"[^\W\d_]")
 

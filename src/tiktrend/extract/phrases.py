@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from tiktrend.extract.text import word_keyword
+from tiktrend.extract.text import TOKEN, word_keyword
 
 MAX_WORDS = 3
 MAX_PHRASES = 12
@@ -44,7 +44,7 @@ MIN_PMI = 1.2
 MIN_BIGRAM_COUNT = 200_000.0
 _CORPUS_TOKENS = 1.0e12
 _BREAK = re.compile(r"\S")
-_TOKEN = re.compile(r"[^\W_](?:[\w\u0300-\u036f]|'(?=\w))*")
+_TOKEN = TOKEN
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,8 @@ def _joins(before: list[_Term], term: _Term, lang: str, names: bool) -> bool:
         return False
     if names and term.capital and all(t.capital for t in before):
         return True
-    return len(before) == 1 and is_collocation(before[-1].key, term.key)
+    # The collocations are English corpus counts (where "vous avez" is frequent too).
+    return lang == "en" and len(before) == 1 and is_collocation(before[-1].key, term.key)
 
 
 def _split_long(piece: list[_Term], lang: str) -> list[list[_Term]]:

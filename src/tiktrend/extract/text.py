@@ -80,6 +80,7 @@ _MENTION = rf"@[{_MARKS}\w.]+"
 _CAPTION_SPLIT = re.compile(rf"{_REPLY}|{_URL}|{_EMAIL}|{_DOMAIN}|{_MENTION}|#({_WORD_CHAR}+)", re.IGNORECASE)
 _TAG = re.compile(rf"#({_WORD_CHAR}+)")
 _TOKEN = re.compile(rf"{_WORD_CHAR}+(?:'{_WORD_CHAR}+)*")
+TOKEN = _TOKEN
 # Laughter (4 letters or more) in the languages at hand: haha, hihi, huhu, jajaja, jeje, ahah, wkwk. Not
 # "jojo" (the anime) or "kiki".
 _LAUGH = re.compile(r"^(?:(?:h[aeiou])+h?|(?:j[aeiu])+j?|a?(?:ha)+h?|(?:wk)+w?)$")

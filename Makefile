@@ -14,8 +14,10 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# torch is pinned to the local CPU wheel before the extras, so that pip never resolves a newer one.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev,embed,spark]'
 	touch $@ $(VENV)/.runtime
 
 run: $(VENV)/.runtime

@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     )
     chunk_size: int = Field(default=20_000, ge=1, description="Records normalized and loaded per batch chunk.")
     max_caption_chars: int = Field(default=10_000, ge=1, description="Longer captions are quarantined as oversized.")
+    # Extraction (extract/): optional heavy models, all local, none downloaded at run time.
+    embed_model_path: Path | None = Field(
+        default=None, description="Local sentence-transformers model for keyword merges (default: the bundled MiniLM)."
+    )
+    merge_threshold: float = Field(default=0.9, gt=0, le=1, description="Cosine similarity that merges two keywords.")
+    whisper_model_dir: Path | None = Field(default=None, description="Local faster-whisper model; speech-to-text off.")
+    spark_master: str = Field(default="local[*]", description="Spark master URL for `tiktrend extract --engine spark`.")
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

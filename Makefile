@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,12 @@ typecheck: $(VENV)/.dev
 pytest: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+# System tools the extraction tests use: tesseract for OCR (Debian package; needs root, as on CI).
+system-deps:
+	@command -v tesseract >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q tesseract-ocr; } \
+		|| echo "tesseract-ocr could not be installed: the OCR tests will be skipped"
+
+test: system-deps lint typecheck pytest
 
 bench: $(VENV)/.runtime
 	$(BIN)/python benches/ingest.py

@@ -9,6 +9,8 @@ Modalities and keys:
   numbers and laughter cut phrases and are never keywords. A phrase's key is its words glued, the key of the
   hashtag with the same words. Weight: the phrase's YAKE-style score in (0, 1].
 - ``emoji``: each distinct emoji of the caption (:mod:`tiktrend.extract.emojis`), weight 1.
+- ``transcript``: keyphrases of the subtitles or speech (the optional ``transcript`` column, WebVTT or plain
+  text, :mod:`tiktrend.extract.audio`), scored like the caption's.
 - ``music``: the sound title (its artist only when it has no title). A creator's own sound ("original sound -
   X", "nhạc nền - X", ``music_original`` true) is one keyword of its own, ``original sound - x`` whatever
   the language of the label, and its author is not added: the creator is not an artist people search for.
@@ -33,6 +35,7 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
+from tiktrend.extract.audio import transcript_text
 from tiktrend.extract.emojis import emoji_keys
 from tiktrend.extract.generic import is_generic
 from tiktrend.extract.language import detect_language
@@ -148,18 +151,25 @@ def _tag_words(key: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1 << 16)
-def caption_mentions(text: str, known: frozenset[tuple[str, ...]] = frozenset()) -> tuple[Mention, ...]:
-    """The ``caption`` keyphrase mentions of a caption text without tags, mentions and URLs."""
+def caption_mentions(
+    text: str, known: frozenset[tuple[str, ...]] = frozenset(), modality: str = "caption"
+) -> tuple[Mention, ...]:
+    """The keyphrase mentions of a text (a caption without tags, mentions and URLs, or a transcript)."""
     lang = detect_language(text)[0]
     # A phrase with a reach word in it ("bắt trend", "viral video") asks for reach too.
     return tuple(
-        (phrase.key, phrase.display, "caption", any(map(is_generic, (phrase.key, *phrase.words))), phrase.weight)
+        (phrase.key, phrase.display, modality, any(map(is_generic, (phrase.key, *phrase.words))), phrase.weight)
         for phrase in keyphrases(text, lang, known)
     )
 
 
 def video_mentions(
-    caption: str, hashtags: Iterable[str], music_title: str, music_author: str, music_original: bool
+    caption: str,
+    hashtags: Iterable[str],
+    music_title: str,
+    music_author: str,
+    music_original: bool,
+    transcript: str = "",
 ) -> list[Mention]:
     """The mentions of one video, one per (keyword, modality): hashtags, caption phrases, emoji, the sound."""
     normalized = normalize(caption)
@@ -179,6 +189,9 @@ def video_mentions(
         found.setdefault((emoji, "emoji"), (emoji, emoji, "emoji", False, WEIGHT))
     for key, display in music_keywords(music_title, music_author, music_original):
         found.setdefault((key, "music"), (key, display, "music", False, WEIGHT))
+    if transcript:
+        for spoken in caption_mentions(normalize(transcript_text(transcript)), known, "transcript"):
+            found.setdefault((spoken[0], "transcript"), spoken)
     return list(found.values())
 
 
@@ -208,11 +221,22 @@ def extract_mentions(videos: pd.DataFrame) -> pd.DataFrame:
     missing = [column for column in _INPUT_COLUMNS if column not in videos.columns]
     if missing:
         raise KeyError(f"videos frame lacks the columns {missing}")
+    # Subtitles and speech are optional: most sources have none.
+    spoken = videos["transcript"].tolist() if "transcript" in videos.columns else [None] * len(videos)
     seen: set[tuple[object, ...]] = set()
     found: dict[str, list[Mention]] = {}
-    for row in zip(*(videos[column].tolist() for column in _INPUT_COLUMNS), strict=True):
+    columns = (videos[column].tolist() for column in _INPUT_COLUMNS)
+    for *row, transcript in zip(*columns, spoken, strict=True):
         video_id = row[0] if type(row[0]) is str else str(row[0])
-        observation = (video_id, _text(row[1]), _tags(row[2]), _text(row[3]), _text(row[4]), _flag(row[5]))
+        observation = (
+            video_id,
+            _text(row[1]),
+            _tags(row[2]),
+            _text(row[3]),
+            _text(row[4]),
+            _flag(row[5]),
+            _text(transcript),
+        )
         if observation in seen:
             continue
         seen.add(observation)

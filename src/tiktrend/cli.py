@@ -72,6 +72,15 @@ def _check_choice(value: str | None, allowed: tuple[str, ...], label: str) -> No
         raise ValueError(f"unknown {label} {value!r}: expected one of {', '.join(allowed)}")
 
 
+def _column_map(value: str) -> dict[str, str]:
+    """``caption=vid_caption,views=vid_nview`` as {field: column}."""
+    pairs = [part.strip() for part in value.split(",") if part.strip()]
+    bad = [pair for pair in pairs if pair.count("=") != 1 or not all(side.strip() for side in pair.split("="))]
+    if bad or not pairs:
+        raise ValueError(f"--map takes field=column pairs separated by commas, not {value!r}")
+    return {field.strip(): column.strip() for field, column in (pair.split("=") for pair in pairs)}
+
+
 def _windows(value: str) -> tuple[str, ...]:
     names = tuple(w.strip() for w in value.split(",") if w.strip())
     for name in names:
@@ -105,13 +114,30 @@ def ingest_command(
     ] = None,
     region: Annotated[str | None, typer.Option(help="Region for records that carry none (e.g. VN).")] = None,
     category: Annotated[str | None, typer.Option(help="Category for records that carry none.")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help="CSV column map, field=column pairs: --map video_id=id,caption=text,views=plays (implies csv).",
+        ),
+    ] = None,
 ) -> None:
     """Import files into the raw zone and the store (bad records go to quarantine), then update rollups."""
     with _friendly_errors():
         _check_choice(format, FORMATS, "format")
+        column_map = _column_map(columns) if columns else None
         settings = Settings()
         with _opened_store(settings) as store, _record_progress("ingesting") as progress:
-            report = ingest(paths, store, settings, fmt=format, region=region, category=category, progress=progress)
+            report = ingest(
+                paths,
+                store,
+                settings,
+                fmt=format,
+                region=region,
+                category=category,
+                columns=column_map,
+                progress=progress,
+            )
             rows = rollup(store)
     _print_ingest(report)
     console.print(f"rollups: {rows:,} bucket rows refreshed")

@@ -19,6 +19,7 @@ _VIDEO_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 # Observations stamped further than this in the future are clock or parsing errors, not data.
 MAX_FUTURE_SKEW: Final = timedelta(days=1)
 MAX_CAPTION_CHARS: Final = 10_000
+MAX_TRANSCRIPT_CHARS: Final = 200_000
 MAX_COUNT: Final = 2**63 - 1  # counters are BIGINT in every store
 COUNTERS: Final = ("views", "likes", "comments", "shares", "saves")
 
@@ -70,6 +71,8 @@ class Video(BaseModel):
     cover_url: str | None = None
     video_url: str | None = None
     source: str
+    # Speech or subtitles (the Research API's voice_to_text), for the transcript modality; most shapes lack it.
+    transcript: str | None = Field(default=None, max_length=MAX_TRANSCRIPT_CHARS)
 
     @field_validator("video_id")
     @classmethod

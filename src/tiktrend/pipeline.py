@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -97,26 +97,33 @@ def ingest_file(
     source: str | None = None,
     region: str | None = None,
     category: str | None = None,
+    columns: Mapping[str, str] | None = None,
     report: IngestReport | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
     """Read one file into the raw zone, normalize, quarantine the bad, extract and load the good."""
     report = report or IngestReport()
-    fmt = fmt or detect_format(path)
-    batch_id = batch_id_for(file_digest(path), fmt)
+    fmt = fmt or ("csv" if columns else detect_format(path))
+    batch_id = batch_id_for(file_digest(path), fmt, columns)
     source = source or fmt
     # Records without an observation time get the file's modification time, remembered with the batch so
     # that ingesting the same content again (even from a copy with a new mtime) gives the same rows.
     fallback = datetime.fromtimestamp(int(path.stat().st_mtime), tz=UTC).isoformat()
-    defaults = {"fallback_observed_at": fallback, "default_region": region, "default_category": category}
+    defaults = {
+        "fallback_observed_at": fallback,
+        "default_region": region,
+        "default_category": category,
+        "columns": dict(columns) if columns else None,
+    }
     raw_writer = RawZone(settings.raw_dir).writer(batch_id, source, fmt, path, defaults)
     context = ImportContext(
         fallback_observed_at=datetime.fromisoformat(raw_writer.meta.fallback_observed_at or fallback),
         default_region=region,
         default_category=category,
+        columns=columns,
     )
     try:
-        records = read_records(path, fmt)
+        records = read_records(path, fmt, columns)
         _load_records(records, fmt, source, batch_id, context, store, settings, report, progress, raw_writer.write)
     except BaseException:
         raw_writer.abort()
@@ -143,6 +150,7 @@ def replay(store: Store, settings: Settings, *, progress: Progress | None = None
             else datetime.fromtimestamp(int(batch.stat().st_mtime), tz=UTC),
             default_region=meta.default_region,
             default_category=meta.default_category,
+            columns=meta.columns,
         )
         records = zone.replay(batch)
         _load_records(records, meta.format, meta.source, meta.batch_id, context, store, settings, report, progress)
@@ -195,7 +203,7 @@ def _process_chunk(
         try:
             if raw.record is None:
                 raise RecordError(raw.error or "record could not be decoded")
-            videos.append(normalize(raw.record, fmt, context))
+            videos.append(normalize(raw.record, fmt, context, raw.meta))
         except RecordError as exc:
             quarantine_writer.write(batch_id, raw, exc.reason)
             rejects.append(
@@ -230,6 +238,7 @@ def ingest(
     source: str | None = None,
     region: str | None = None,
     category: str | None = None,
+    columns: Mapping[str, str] | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest several files (directories are walked for known extensions) into one report."""
@@ -243,6 +252,7 @@ def ingest(
             source=source,
             region=region,
             category=category,
+            columns=columns,
             report=report,
             progress=progress,
         )

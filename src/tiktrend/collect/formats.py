@@ -25,6 +25,18 @@ from tiktrend.collect.normalize import (
     normalize_tiktrend,
 )
 from tiktrend.collect.readers import FormatError, RawRecord, Sample, read_csv, read_json, sniff
+from tiktrend.collect.shapes import (
+    Meta,
+    Unwrap,
+    aweme_items,
+    normalize_apify,
+    normalize_aweme,
+    normalize_research,
+    normalize_web,
+    research_items,
+    unwrap_replies,
+    web_items,
+)
 from tiktrend.models import RecordError, Video
 
 __all__ = [
@@ -43,7 +55,7 @@ __all__ = [
 class _Format:
     name: str
     read: Callable[[Path, Mapping[str, str]], Iterator[RawRecord]]
-    normalize: Callable[[dict[str, Any], ImportContext], Video]
+    normalize: Callable[[dict[str, Any], ImportContext, Meta], Video]
     looks_like: Callable[[Sample], bool]
     telltale: str  # what detection looks for, in words, for error messages
 
@@ -54,6 +66,24 @@ def _read_json(path: Path, _columns: Mapping[str, str]) -> Iterator[RawRecord]:
 
 def _read_csv(path: Path, columns: Mapping[str, str]) -> Iterator[RawRecord]:
     return read_csv(path, required=list(columns.values()))
+
+
+def _read_replies(find: Unwrap) -> Callable[[Path, Mapping[str, str]], Iterator[RawRecord]]:
+    """A reader of JSON/JSONL files whose records are items or whole API replies holding items."""
+
+    def read(path: Path, _columns: Mapping[str, str]) -> Iterator[RawRecord]:
+        return unwrap_replies(read_json(path), find)
+
+    return read
+
+
+def _no_meta(
+    normalizer: Callable[[dict[str, Any], ImportContext], Video],
+) -> Callable[[dict[str, Any], ImportContext, Meta], Video]:
+    def normalize(record: dict[str, Any], ctx: ImportContext, _meta: Meta) -> Video:
+        return normalizer(record, ctx)
+
+    return normalize
 
 
 def _is_tiktrend(sample: Sample) -> bool:
@@ -69,27 +99,86 @@ def _is_csv(sample: Sample) -> bool:
     return sample.csv_header is not None and DEFAULT_CSV_COLUMNS["video_id"] in sample.csv_header
 
 
+def _is_web(sample: Sample) -> bool:
+    first = sample.first_object
+    if first is None:
+        return False
+    return "itemList" in first or ({"id", "desc", "createTime"} <= first.keys() and "aweme_id" not in first)
+
+
+def _is_aweme(sample: Sample) -> bool:
+    first = sample.first_object
+    return first is not None and ("aweme_list" in first or "aweme_id" in first)
+
+
+_RESEARCH_KEYS = frozenset(("video_description", "region_code", "hashtag_names", "view_count", "voice_to_text"))
+
+
+def _is_research(sample: Sample) -> bool:
+    first = sample.first_object
+    if first is None:
+        return False
+    data = first.get("data")
+    if isinstance(data, dict) and "videos" in data:
+        return True
+    return "id" in first and not _RESEARCH_KEYS.isdisjoint(first)
+
+
+def _is_apify(sample: Sample) -> bool:
+    first = sample.first_object
+    return first is not None and "id" in first and ("authorMeta" in first or "webVideoUrl" in first)
+
+
 _TABLE: Final[tuple[_Format, ...]] = (
     _Format(
         "tiktrend",
         _read_json,
-        normalize_tiktrend,
+        _no_meta(normalize_tiktrend),
         _is_tiktrend,
         "JSONL or a JSON list (gzip or not) of objects with the Video fields: video_id, observed_at, ...",
     ),
     _Format(
         "scraper",
         _read_json,
-        normalize_scraper,
+        _no_meta(normalize_scraper),
         _is_scraper,
         "a JSON list (or JSONL) of objects with id, caption, username, music{}, stats{playCount, ...}",
     ),
     _Format(
         "csv",
         _read_csv,
-        normalize_csv,
+        _no_meta(normalize_csv),
         _is_csv,
         "CSV with a header naming vid_id, vid_caption, vid_nview, ... (other headers: pass a column map)",
+    ),
+    _Format(
+        "web",
+        _read_replies(web_items),
+        normalize_web,
+        _is_web,
+        "web recommend/item_list replies ({itemList: [...]}) or their items (id, desc, createTime, stats{}), "
+        "as TikTokApi's as_dict writes them",
+    ),
+    _Format(
+        "aweme",
+        _read_replies(aweme_items),
+        normalize_aweme,
+        _is_aweme,
+        "mobile feed replies ({aweme_list: [...]}) or their items (aweme_id, desc, create_time, statistics{})",
+    ),
+    _Format(
+        "research",
+        _read_replies(research_items),
+        normalize_research,
+        _is_research,
+        "Research API replies ({data: {videos: [...]}}) or videos (id, video_description, region_code, ...)",
+    ),
+    _Format(
+        "apify",
+        _read_json,
+        normalize_apify,
+        _is_apify,
+        "Apify-style exports: items with id, text, createTimeISO, authorMeta{}, musicMeta{}, playCount, ...",
     ),
 )
 _BY_NAME: Final = {fmt.name: fmt for fmt in _TABLE}
@@ -124,8 +213,9 @@ def read_records(path: Path, fmt: str, columns: Mapping[str, str] | None = None)
     return _format(fmt).read(path, columns or DEFAULT_CSV_COLUMNS)
 
 
-def normalize(record: dict[str, Any], fmt: str, ctx: ImportContext) -> Video:
+def normalize(record: dict[str, Any], fmt: str, ctx: ImportContext, meta: Meta = None) -> Video:
     """One decoded record of format ``fmt`` as a Video; RecordError(reason) when it cannot be one."""
+    # meta is what the reply around the record said (RawRecord.meta): its server time, the feed region.
     if not isinstance(record, dict):
         raise RecordError("not a JSON object")
-    return _format(fmt).normalize(record, ctx)
+    return _format(fmt).normalize(record, ctx, meta)

@@ -58,6 +58,8 @@ def _error_reason(detail: Any) -> str:
         return f"missing {field}"
     if kind == "extra_forbidden":
         return f"unknown field {field!r}"
+    if kind == "string_unicode":
+        return f"{field} is not valid Unicode text (it holds a lone surrogate such as \\ud800)"
     if field in _COUNT_FIELDS and kind in _INT_ERRORS:
         return f"{field} is {_show(value)}, not a count"
     if field in _COUNT_FIELDS and kind == "greater_than_equal":
@@ -260,6 +262,10 @@ def normalize_tiktrend(record: dict[str, Any], ctx: ImportContext) -> Video:
     """A record with exactly the Video field names (the simulator's and the raw zone's shape)."""
     fields = dict(record)  # a copy: the raw record is kept unchanged for the raw zone
     fields["video_id"] = parse_video_id(record.get("video_id"))
+    for name in _COUNT_FIELDS:
+        # pydantic's lax mode would read true as 1; a flag where a count belongs is a broken record.
+        if type(record.get(name)) is bool:
+            raise RecordError(f"{name} is {record[name]!r}, not a count")
     if fields.get("observed_at") is None:
         fields["observed_at"] = ctx.fallback_observed_at
     if fields.get("region") is None and ctx.default_region:

@@ -17,7 +17,7 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,9 +38,10 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def batch_id_for(digest: str, fmt: str) -> str:
-    """A batch id: the input's content hash, qualified by the format it was read as."""
-    return hashlib.sha256(f"{fmt}:{digest}".encode()).hexdigest()[:24]
+def batch_id_for(digest: str, fmt: str, columns: Mapping[str, str] | None = None) -> str:
+    """A batch id: the input's content hash, qualified by the format (and CSV column map) it was read as."""
+    how = fmt if columns is None else f"{fmt}{json.dumps(dict(columns), sort_keys=True)}"
+    return hashlib.sha256(f"{how}:{digest}".encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,13 @@ class BatchMeta:
     fallback_observed_at: str = ""
     default_region: str | None = None
     default_category: str | None = None
+    columns: dict[str, str] | None = None  # the CSV column map the batch was read with, when not the default
 
 
 def _envelope(raw: RawRecord) -> dict[str, Any]:
     if raw.record is not None:
+        if raw.meta is not None:
+            return {"pos": raw.position, "record": raw.record, "meta": raw.meta}
         return {"pos": raw.position, "record": raw.record}
     return {"pos": raw.position, "text": raw.text, "error": raw.error}
 
@@ -93,9 +97,7 @@ class RawZone:
         matches = sorted(self.root.glob(f"source=*/date=*/batch-{batch_id}.jsonl.gz"))
         return matches[0] if matches else None
 
-    def writer(
-        self, batch_id: str, source: str, fmt: str, input_path: Path, context: dict[str, str | None]
-    ) -> BatchWriter:
+    def writer(self, batch_id: str, source: str, fmt: str, input_path: Path, context: dict[str, Any]) -> BatchWriter:
         """A writer for a new batch, or a no-op writer (with the stored metadata) when it is already stored."""
         existing = self.find(batch_id)
         if existing is not None:
@@ -115,6 +117,7 @@ class RawZone:
             fallback_observed_at=context.get("fallback_observed_at") or "",
             default_region=context.get("default_region"),
             default_category=context.get("default_category"),
+            columns=context.get("columns"),
         )
         return BatchWriter(target, target, meta)
 
@@ -139,6 +142,7 @@ class RawZone:
                     record=envelope.get("record"),
                     text=envelope.get("text"),
                     error=envelope.get("error"),
+                    meta=envelope.get("meta"),
                 )
 
 

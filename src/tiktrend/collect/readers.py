@@ -9,15 +9,19 @@ Gzip is recognised by its magic bytes, not by the file name.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import json
+import re
 import zlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
+
+import orjson
 
 MAX_TEXT_CHARS = 2_000
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -26,7 +30,6 @@ _SNIFF_BYTES = 64 * 1024
 # The first record of a pretty-printed list may be long; past this we stop looking and say so.
 _SNIFF_MAX_BYTES = 4 * 1024 * 1024
 _SNIFF_LINES = 20
-_JSON_WHITESPACE = b" \t\r\n"
 # A JSON string may carry an escaped NUL; PostgreSQL text and JSONB cannot store it, so we refuse it early.
 _ESCAPED_NUL = b"\\u0000"
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
@@ -40,6 +43,9 @@ class RawRecord:
     record: dict[str, Any] | None
     text: str | None = None
     error: str | None = None
+    # What the reply around a record says about it (e.g. the server time of a saved itemList reply); None
+    # for records that stand alone. Kept in the raw zone beside the record, so a replay sees it too.
+    meta: dict[str, Any] | None = None
 
 
 class FormatError(ValueError):
@@ -53,6 +59,7 @@ class Sample:
     first_object: dict[str, Any] | None
     csv_header: list[str] | None
     seen: str
+    layout: str = "lines"  # for JSON: LINES, LIST or DOCUMENTS
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -100,6 +107,10 @@ def json_kind(value: object) -> str:
 
 # ---- sniffing ------------------------------------------------------------------------------------
 
+# How a JSON file lays out its records: one per line, one list, or whole documents one after another (a
+# saved API reply is one pretty-printed object; some tools write pretty objects back to back).
+LINES, LIST, DOCUMENTS = "lines", "list", "documents"
+
 
 def sniff(path: Path) -> Sample:
     """Look at the start of a file: the first JSON object (JSONL line or list item), else the CSV header."""
@@ -108,9 +119,10 @@ def sniff(path: Path) -> Sample:
         head = _head(path, size)
         if not head.strip():
             raise FormatError(f"{path}: the file is empty")
-        sample = _sample(head)
+        complete = len(head) < size
+        sample = _sample(head, complete)
         # A cut-off first record needs more bytes; stop when the file (or our patience) ends.
-        if sample is not None or len(head) < size or size >= _SNIFF_MAX_BYTES:
+        if sample is not None or complete or size >= _SNIFF_MAX_BYTES:
             break
         size *= 4
     if sample is None:
@@ -118,83 +130,105 @@ def sniff(path: Path) -> Sample:
     return sample
 
 
-def _sample(head: bytes) -> Sample | None:
+def _sample(head: bytes, complete: bool = True) -> Sample | None:
     """Read the first record of ``head``; None when the head ends inside a JSON value."""
     if b"\x00" in head:
         return Sample(None, None, f"binary data starting with {head[:16]!r}")
     text = head.decode("utf-8", errors="replace")
     stripped = text.lstrip()
     if stripped[:1] in ("[", "{"):
-        return _json_sample(stripped)
+        return _json_sample(stripped, complete)
     first_line = text.split("\n", 1)[0].rstrip("\r")
     header = next(csv.reader([first_line]), [])
     seen = f"text whose first line is {first_line[:160]!r}"
     return Sample(None, header if len(header) > 1 else None, seen)
 
 
-def _json_sample(text: str) -> Sample | None:
+def _json_sample(text: str, complete: bool) -> Sample | None:
     if text.startswith("["):
         return _list_sample(text)
-    return _jsonl_sample(text)
+    return _jsonl_sample(text, complete)
 
 
 def _list_sample(text: str) -> Sample | None:
     start = len(text) - len(text[1:].lstrip())
     if text[start : start + 1] == "]":
-        return Sample(None, None, "an empty JSON list")
+        return Sample(None, None, "an empty JSON list", LIST)
     try:
         value, _ = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(text) - 1 or "Unterminated" in exc.msg:
+        if _cut_off(exc, text):
             return None  # cut off by the end of the head
-        return Sample(None, None, f"a JSON list whose first item does not parse ({exc.msg})")
-    return _value_sample(value, "first item of a JSON list")
+        return Sample(None, None, f"a JSON list whose first item does not parse ({exc.msg})", LIST)
+    return _value_sample(value, "first item of a JSON list", LIST)
 
 
-def _jsonl_sample(text: str) -> Sample | None:
+def _cut_off(exc: json.JSONDecodeError, text: str) -> bool:
+    """Whether a decoding error may only mean that the text ends too early."""
+    return exc.pos >= len(text) - 1 or "Unterminated" in exc.msg
+
+
+def _jsonl_sample(text: str, complete: bool) -> Sample | None:
     # The first line that parses decides: one broken line is quarantined later, it does not hide the format.
     # split("\n"), not splitlines(): JSON strings may hold U+2028 and other characters splitlines() breaks on.
     lines = [line for line in text.split("\n") if line.strip()][:_SNIFF_LINES]
+    if not _parses(lines[0]):
+        # A pretty-printed object (a saved API reply) spans many lines: decode it as one document.
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text)
+        except json.JSONDecodeError as exc:
+            if not complete and _cut_off(exc, text):
+                return None
+        else:
+            return _value_sample(value, "first JSON document", DOCUMENTS)
     for line in lines:
         try:
             value = json.loads(line)
         except ValueError:
             continue
-        return _value_sample(value, "first JSON line that parses")
+        return _value_sample(value, "first JSON line that parses", LINES)
     if len(lines) <= 1:
         return None  # the first line may be longer than the head
-    return Sample(None, None, f"text that starts like JSON but whose first {len(lines)} lines do not parse")
+    return Sample(None, None, f"text that starts like JSON but whose first {len(lines)} lines do not parse", LINES)
 
 
-def _value_sample(value: object, where: str) -> Sample:
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _value_sample(value: object, where: str, layout: str) -> Sample:
     if not isinstance(value, dict):
-        return Sample(None, None, f"{json_kind(value)} as the {where}")
+        return Sample(None, None, f"{json_kind(value)} as the {where}", layout)
     keys = ", ".join(list(value)[:12])
-    return Sample(value, None, f"an object with keys {keys} as the {where}")
+    return Sample(value, None, f"an object with keys {keys} as the {where}", layout)
 
 
 # ---- JSON ----------------------------------------------------------------------------------------
 
-
-def _first_byte(path: Path) -> bytes:
-    """The first byte that is not JSON whitespace (b"" for an empty file)."""
-    size = _SNIFF_BYTES
-    while True:
-        head = _head(path, size)
-        stripped = head.lstrip(_JSON_WHITESPACE)
-        if stripped or len(head) < size:
-            return stripped[:1]
-        size *= 4
+# Lists up to this size are loaded whole, so that a broken one is refused before any record is used;
+# larger ones, and gzip ones, are streamed item by item and a broken tail is reported as one record.
+WHOLE_LIST_BYTES = 64 * 1024 * 1024
 
 
 def read_json(path: Path) -> Iterator[RawRecord]:
-    """Records of a JSONL file (streamed) or of a JSON list (loaded whole), plain or gzip."""
-    first = _first_byte(path)
-    if not first:
-        raise FormatError(f"{path}: the file is empty")
-    if first == b"[":
+    """Records of a JSONL file, a JSON list, or JSON documents one after another, plain or gzip."""
+    layout = sniff(path).layout
+    if layout == LIST:
+        if _is_gzip(path) or path.stat().st_size > WHOLE_LIST_BYTES:
+            return _streamed_records(path, in_list=True)
         return _list_records(path, _load_list(path))
+    if layout == DOCUMENTS:
+        return _streamed_records(path, in_list=False)
     return _jsonl_records(path)
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as probe:
+        return probe.read(2) == _GZIP_MAGIC
 
 
 def _load_list(path: Path) -> list[Any]:
@@ -243,15 +277,156 @@ def _list_records(path: Path, items: Sequence[Any]) -> Iterator[RawRecord]:
             yield RawRecord(position, None, text, f"not a JSON object: item {position} is {json_kind(item)}")
 
 
+def _streamed_records(path: Path, *, in_list: bool) -> Iterator[RawRecord]:
+    """Records of a JSON list or of back-to-back documents, decoded one value at a time (memory stays flat)."""
+    what = "item" if in_list else "document"
+    with open_binary(path) as handle:
+        stream = ValueStream(handle)
+        position = 0
+        try:
+            for value, source in stream.list_items() if in_list else stream.documents():
+                yield _streamed_record(position, value, source, what)
+                position += 1
+        except _GZIP_ERRORS as exc:
+            raise FormatError(f"{path}: the gzip data is truncated or corrupt ({exc})") from exc
+        except StreamError as exc:
+            yield RawRecord(position, None, _clip(exc.text), f"{exc} (after {what} {position}); the rest is unreadable")
+
+
+def _streamed_record(position: int, value: object, source: str, what: str) -> RawRecord:
+    if type(value) is not dict:
+        reason = f"not a JSON object: {what} {position} is {json_kind(value)}"
+        return RawRecord(position, None, _clip(source), reason)
+    if "\\u0000" in source:
+        return RawRecord(position, None, _clip(source), f"NUL character (\\u0000) in {what} {position}")
+    return RawRecord(position, value)
+
+
+class StreamError(ValueError):
+    """Where a streamed JSON file stops making sense; ``text`` is what follows."""
+
+    def __init__(self, message: str, text: str) -> None:
+        super().__init__(message)
+        self.text = text
+
+
+_WHITESPACE = re.compile(r"[ \t\r\n]*")
+_STREAM_CHUNK = 1 << 20
+# One value larger than this is not a record of any shape we know; stop rather than buffer the file.
+MAX_VALUE_CHARS = 64 * 1024 * 1024
+_DECODER = json.JSONDecoder()
+
+
+class ValueStream:
+    """Successive JSON values of a byte stream, decoded one at a time from a bounded buffer."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+        self._buffer = ""
+        self._at = 0
+        self._read = 0  # bytes read so far, for messages
+        self._eof = False
+        self._first = True
+
+    def documents(self) -> Iterator[tuple[Any, str]]:
+        """Top-level values separated by whitespace, each with its source text."""
+        while self._next_char():
+            yield self._value()
+
+    def list_items(self) -> Iterator[tuple[Any, str]]:
+        """The items of the top-level list the stream holds, each with its source text."""
+        if self._next_char() != "[":
+            raise StreamError("expected a JSON list", self._rest())
+        self._at += 1
+        if self._next_char() == "]":
+            self._at += 1
+            return
+        while True:
+            yield self._value()
+            separator = self._next_char()
+            self._at += 1
+            if separator == "]":
+                break
+            if not separator:
+                raise StreamError("the file ends inside the JSON list", "")
+            if separator != ",":
+                raise StreamError(f"expected ',' or ']' between list items near byte {self._read:,}", self._rest())
+        if self._next_char():
+            raise StreamError("text after the end of the JSON list", self._rest())
+
+    def _fill(self) -> None:
+        chunk = self._handle.read(_STREAM_CHUNK)
+        self._read += len(chunk)
+        if self._first:
+            chunk, self._first = chunk.removeprefix(_BOM), False
+        try:
+            text = self._utf8.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            raise StreamError(f"invalid UTF-8 near byte {self._read - len(chunk) + exc.start:,}", "") from None
+        self._eof = not chunk
+        self._buffer = self._buffer[self._at :] + text
+        self._at = 0
+
+    def _next_char(self) -> str:
+        """The next character that is not whitespace ("" at the end), left unconsumed."""
+        while True:
+            match = _WHITESPACE.match(self._buffer, self._at)
+            self._at = match.end() if match else self._at
+            if self._at < len(self._buffer):
+                return self._buffer[self._at]
+            if self._eof:
+                return ""
+            self._fill()
+
+    def _value(self) -> tuple[Any, str]:
+        self._next_char()  # raw_decode does not skip leading whitespace
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self._buffer, self._at)
+            except json.JSONDecodeError as exc:
+                if self._eof or not self._may_continue(exc):
+                    where = "the file ends inside a JSON value" if self._eof else "invalid JSON"
+                    raise StreamError(f"{where}: {exc.msg} near byte {self._read:,}", self._rest()) from None
+            else:
+                # A number or a literal that ends with the buffer may go on in the next chunk.
+                if end < len(self._buffer) or self._eof:
+                    source = self._buffer[self._at : end]
+                    self._at = end
+                    return value, source
+            if len(self._buffer) - self._at > MAX_VALUE_CHARS:
+                raise StreamError(f"a JSON value longer than {MAX_VALUE_CHARS:,} characters", self._rest())
+            self._fill()
+
+    def _may_continue(self, exc: json.JSONDecodeError) -> bool:
+        return exc.pos >= len(self._buffer) - 64 or "Unterminated" in exc.msg
+
+    def _rest(self) -> str:
+        return self._buffer[self._at : self._at + MAX_TEXT_CHARS]
+
+
+def loads_line(line: bytes) -> Any:
+    """One JSON value from bytes: orjson (three times the standard library's speed), else the standard library.
+
+    orjson refuses what the standard library reads (lone surrogate escapes, NaN, 1e400), so those lines get
+    a second reading; both raise ValueError for what neither reads. orjson reads integers beyond 64 bits as
+    floats: no TikTok field holds one, and a counter that large is refused either way.
+    """
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line.decode("utf-8"))
+
+
 def _jsonl_records(path: Path) -> Iterator[RawRecord]:
-    loads = json.loads
+    loads = loads_line
     with open_binary(path) as f:
         try:
             for position, line in enumerate(f):
                 if position == 0:
                     line = line.removeprefix(_BOM)
                 try:
-                    value = loads(line.decode("utf-8"))
+                    value = loads(line)
                 except ValueError:  # JSONDecodeError and UnicodeDecodeError both
                     if line.strip():
                         yield RawRecord(position, None, _as_text(line), _jsonl_problem(line, position + 1))

@@ -825,6 +825,7 @@ class _VideoWriter:
             "cover_url": self._cover_url(i, code),
             "video_url": f"https://www.tiktok.com/@{author}/video/{video_id}",
             "source": SOURCE,
+            "transcript": None,
         }
 
     def _hashtags(self, i: int, code: str, category: str) -> list[str]:

@@ -120,9 +120,9 @@ def test_cycle_correction_ignores_the_daily_rhythm_that_raw_counts_follow() -> N
     totals = np.round(2000 * rhythm)
     series = series_from_arrays(counts, totals)
     corrected = PoissonDetector(window=2, half_life=24, min_videos=3, min_ratio=1.5, min_z=2.5).score_series(series)
-    plain = PoissonDetector(window=2, half_life=24, min_videos=3, min_ratio=1.5, min_z=2.5, cycle=False).score_series(
-        series
-    )
+    plain = PoissonDetector(
+        window=2, half_life=24, min_videos=3, min_ratio=1.5, min_z=2.5, correction="none"
+    ).score_series(series)
     assert not corrected.decision.any()
     assert plain.decision.any()  # every rising morning looks like a burst to raw counts
 
@@ -168,10 +168,10 @@ def test_configuration_is_validated_in_init(name: str, kwargs: dict[str, Any]) -
 
 def test_registry_knows_grains_and_reports_parameters() -> None:
     assert make_detector("threshold", "day").params()["window"] == 1
-    assert make_detector("poisson", "hour").params()["window"] == 3
+    assert make_detector("poisson", "hour").params()["window"] == 8
     ensemble = make_detector("ensemble", "hour")
     assert ensemble.params()["members"] == ["poisson", "zscore"]
-    assert "ZScoreDetector(window=3" in repr(ZScoreDetector())
+    assert "ZScoreDetector(window=8" in repr(ZScoreDetector())
     with pytest.raises(ValueError, match="unknown detector 'magic'"):
         make_detector("magic")
     with pytest.raises(ValueError, match="on a series, threshold applies"):

@@ -27,9 +27,10 @@ from tiktrend.collect.rawzone import Quarantine, QuarantineWriter, RawZone, batc
 from tiktrend.extract.keywords import extract_mentions
 from tiktrend.models import VIDEO_COLUMNS, RecordError, Video
 from tiktrend.settings import Settings
-from tiktrend.store import GRAINS, LoadResult, Store
+from tiktrend.store import ALL, GRAINS, LoadResult, Store
 from tiktrend.trends.detectors import ThresholdDetector
 from tiktrend.trends.rank import rank_trends
+from tiktrend.trends.series import FREQUENCIES, STEPS, Series, build_series
 from tiktrend.trends.windows import WINDOWS, Window, compare_windows
 
 Progress = Callable[[int], None]
@@ -451,4 +452,54 @@ def _record_run_metrics(store: Store, summary: RunSummary) -> None:
             **{f"trends_{w}": n for w, n in summary.detect.windows.items()},
             "seconds": summary.seconds.get("detect", 0.0),
         },
+    )
+
+
+# ---- series detection and backtests (issue 6) -----------------------------------------------------------
+
+
+def load_series(
+    store: Store,
+    *,
+    grain: str = "hour",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    region: str | None = None,
+    category: str | None = ALL,
+    modality: str | None = ALL,
+    include_generic: bool = False,
+    velocity: bool = True,
+) -> Series:
+    """The keyword x bucket series of a store (every region slice unless ``region`` is given).
+
+    ``start`` and ``end`` default to the stored history; velocities come from ``video_stats`` and only
+    count observations made before ``end``.
+    """
+    span = store.time_range()
+    if span is None:
+        raise ValueError("the store holds no keyword yet: ingest or run something first")
+    step = STEPS[grain].to_pytimedelta()
+    start = start or span[0]
+    end = end or (pd.Timestamp(span[1]).floor(FREQUENCIES[grain]).to_pydatetime() + step)
+    rows = store.bucket_frame(
+        grain, start, end, region=region, category=category, modality=modality, include_generic=include_generic
+    )
+    totals = store.totals_frame(grain, start, end)
+    gained = (
+        store.velocity_frame(
+            grain, start, end, region=region, category=category, modality=modality, include_generic=include_generic
+        )
+        if velocity
+        else None
+    )
+    gained_totals = store.velocity_totals_frame(grain, start, end) if velocity else None
+    return build_series(
+        rows,
+        totals,
+        grain=grain,
+        start=start,
+        end=end,
+        gained=gained,
+        gained_totals=gained_totals,
+        include_generic=include_generic,
     )

@@ -305,35 +305,36 @@ class ThresholdDetector(Detector[_ThresholdState]):
 class _BaselineState:
     counts: _Window
     totals: _Window
+    phases: list[int]  # the phase of each bucket in the current window, oldest first
     mean_count: Floats  # EWMA of the key's videos per bucket, before the current window
     mean_total: Floats  # EWMA of the slice's videos per bucket, over the same buckets
+    phase_count: Floats  # [period, key]: decayed sums of videos per phase of the cycle
+    phase_total: Floats  # [period, key]: decayed sums of the slice's videos per phase
     updates: int = 0
     seen: int = 0
 
-    @classmethod
-    def fresh(cls, window: int, n_keys: int) -> _BaselineState:
-        return cls(_Window(window, n_keys), _Window(window, n_keys), np.zeros(n_keys), np.zeros(n_keys))
 
-    def push(self, column: Column, alpha: float) -> None:
-        """Add the bucket to the current window; the bucket that leaves it joins the baseline."""
-        old_count, old_total = self.counts.push(column.videos), self.totals.push(column.totals)
-        self.seen += 1
-        if self.counts.full_before:
-            self.mean_count += alpha * (old_count - self.mean_count)
-            self.mean_total += alpha * (old_total - self.mean_total)
-            self.updates += 1
+CORRECTIONS = ("none", "volume", "cycle")
 
 
 class PoissonDetector(Detector[_BaselineState]):
     """Point-by-point Poisson bursts: the videos of the last ``window`` buckets against what was expected.
 
-    With ``cycle=True`` (the default) the expectation is the keyword's past share of its slice's volume
-    times the volume of the same buckets: the daily rhythm, the drift and collection gaps are in that
-    volume, so they cancel. With ``cycle=False`` it is the keyword's own past videos per bucket (an EWMA),
-    the plain point-by-point test, which mistakes every evening peak for growth. The score is the signed
-    root of the Poisson deviance (:func:`poisson_z`); a key is flagged when it reaches ``min_z``, holds
-    ``min_videos`` videos and ``min_ratio`` times the expectation. ``min_expected`` floors the expectation
-    of a keyword never seen before, so that a few first videos are not infinitely surprising.
+    What is expected depends on ``correction``:
+
+    - ``"none"``: the keyword's own past videos per bucket (an EWMA): the plain point-by-point test, which
+      mistakes every evening peak for growth;
+    - ``"volume"``: the keyword's past share of its slice's videos times the volume of the same buckets:
+      the daily rhythm of the whole slice, the drift and collection gaps are in that volume, so they cancel;
+    - ``"cycle"`` (the default): the same, with the keyword's share at each phase of a ``period``-bucket
+      cycle (the hour of the day for hourly buckets), shrunk towards its overall share by ``cycle_prior``
+      buckets' worth of volume. A keyword of one time zone (a city, a language) has its own daily rhythm
+      inside an all-regions slice; this learns it.
+
+    The score is the signed root of the Poisson deviance (:func:`poisson_z`); a key is flagged when it
+    reaches ``min_z``, holds ``min_videos`` videos and ``min_ratio`` times the expectation.
+    ``min_expected`` floors the expectation of a keyword never seen before, so that its first few videos
+    are not infinitely surprising.
     """
 
     name = "poisson"
@@ -341,17 +342,23 @@ class PoissonDetector(Detector[_BaselineState]):
 
     def __init__(
         self,
-        window: int = 3,
-        half_life: float = 48.0,
-        cycle: bool = True,
-        min_z: float = 4.0,
+        window: int = 8,
+        half_life: float = 96.0,
+        correction: str = "cycle",
+        period: int = 24,
+        cycle_prior: float = 4.0,
+        min_z: float = 8.0,
         min_videos: int = 5,
-        min_ratio: float = 2.0,
+        min_ratio: float = 3.0,
         min_expected: float = 1.0,
-        warmup: int = 12,
+        warmup: int = 24,
     ) -> None:
         _at_least("window", window, 1)
         _at_least("half_life", half_life, 0, strict=True)
+        if correction not in CORRECTIONS:
+            raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, not {correction!r}")
+        _at_least("period", period, 1)
+        _at_least("cycle_prior", cycle_prior, 0, strict=True)
         _at_least("min_z", min_z, 0)
         _at_least("min_videos", min_videos, 0)
         _at_least("min_ratio", min_ratio, 1)
@@ -359,7 +366,9 @@ class PoissonDetector(Detector[_BaselineState]):
         _at_least("warmup", warmup, 0)
         self.window = window
         self.half_life = half_life
-        self.cycle = cycle
+        self.correction = correction
+        self.period = period
+        self.cycle_prior = cycle_prior
         self.min_z = min_z
         self.min_videos = min_videos
         self.min_ratio = min_ratio
@@ -372,19 +381,58 @@ class PoissonDetector(Detector[_BaselineState]):
 
     def expected(self, state: _BaselineState) -> Floats:
         """What the baseline expects in the current window."""
-        if self.cycle:
-            raw = _ratio(state.mean_count, state.mean_total) * state.totals.sum
-        else:
+        if self.correction == "none":
             debias = 1.0 - (1.0 - _alpha(self.half_life)) ** state.updates if state.updates else 1.0
             raw = state.mean_count / debias * self.window
+        elif self.correction == "volume":
+            raw = _ratio(state.mean_count, state.mean_total) * state.totals.sum
+        else:
+            raw = self._cycle_expected(state)
         result: Floats = np.maximum(raw, self.min_expected)
         return result
 
+    def _cycle_expected(self, state: _BaselineState) -> Floats:
+        overall = _ratio(state.mean_count, state.mean_total)
+        prior = self.cycle_prior * state.mean_total
+        expected = np.zeros_like(overall)
+        # The window's rows, oldest first, line up with ``phases`` (the ring buffer starts at ``pos``).
+        order = [(state.totals.pos + i) % self.window for i in range(self.window)]
+        for phase, row in zip(state.phases, order, strict=False):
+            share = _ratio(state.phase_count[phase] + prior * overall, state.phase_total[phase] + prior)
+            expected += share * state.totals.rows[row]
+        return expected
+
+    def _phase(self, bucket: pd.Timestamp, step: int) -> int:
+        return int(bucket.value // step) % self.period if self.correction == "cycle" else 0
+
     def _start(self, n_keys: int) -> _BaselineState:
-        return _BaselineState.fresh(self.window, n_keys)
+        periods = self.period if self.correction == "cycle" else 1
+        zeros = np.zeros(n_keys)
+        return _BaselineState(
+            _Window(self.window, n_keys),
+            _Window(self.window, n_keys),
+            [],
+            zeros,
+            zeros.copy(),
+            np.zeros((periods, n_keys)),
+            np.zeros((periods, n_keys)),
+        )
 
     def _step(self, state: _BaselineState, column: Column) -> Step:
-        state.push(column, _alpha(self.half_life))
+        alpha = _alpha(self.half_life)
+        old_count, old_total = state.counts.push(column.videos), state.totals.push(column.totals)
+        state.phases.append(self._phase(column.bucket, _bucket_nanos(column)))
+        state.seen += 1
+        if state.counts.full_before:
+            old_phase = state.phases.pop(0)
+            state.mean_count += alpha * (old_count - state.mean_count)
+            state.mean_total += alpha * (old_total - state.mean_total)
+            if self.correction == "cycle":
+                # A phase comes back once per period, so it decays by a period's worth of half-lives.
+                decay = 0.5 ** (self.period / self.half_life)
+                state.phase_count[old_phase] = decay * state.phase_count[old_phase] + old_count
+                state.phase_total[old_phase] = decay * state.phase_total[old_phase] + old_total
+            state.updates += 1
         observed = state.counts.sum.copy()
         expected = self.expected(state)
         z = poisson_z(observed, expected)
@@ -393,6 +441,11 @@ class PoissonDetector(Detector[_BaselineState]):
             (z >= self.min_z) & (observed >= self.min_videos) & (ratio >= self.min_ratio) & (state.seen > self.warmup)
         )
         return Step(z, decision, {"observed": observed, "expected": expected, "ratio": ratio})
+
+
+def _bucket_nanos(column: Column) -> int:
+    """The length of a bucket in nanoseconds (hourly unless the column says otherwise)."""
+    return column.step_nanos
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -425,12 +478,12 @@ class ZScoreDetector(Detector[_ShareState]):
 
     def __init__(
         self,
-        window: int = 3,
+        window: int = 8,
         half_life: float = 48.0,
-        min_z: float = 4.0,
+        min_z: float = 8.0,
         min_videos: int = 5,
-        min_expected: float = 1.0,
-        warmup: int = 12,
+        min_expected: float = 3.0,
+        warmup: int = 24,
     ) -> None:
         _at_least("window", window, 1)
         _at_least("half_life", half_life, 0, strict=True)
@@ -516,11 +569,11 @@ class VelocityDetector(Detector[_VelocityState]):
         self,
         window: int = 3,
         half_life: float = 48.0,
-        min_z: float = 3.0,
+        min_z: float = 4.0,
         min_videos: int = 5,
         min_share: float = 0.0005,
-        min_std: float = 0.5,
-        warmup: int = 12,
+        min_std: float = 1.0,
+        warmup: int = 24,
     ) -> None:
         _at_least("window", window, 1)
         _at_least("half_life", half_life, 0, strict=True)
@@ -631,18 +684,14 @@ DETECTORS: dict[str, Callable[..., Detector[Any]]] = {
     "ensemble": EnsembleDetector,
 }
 
-# Bucket counts per grain for the defaults: the original rule compares whole days; the others look at a few
-# hours (or a day) against about two days (or two weeks) of baseline.
+# Bucket counts per grain: the original rule compares whole days; the others look at the last hours (or day)
+# against a baseline of days (or a week).
 _GRAIN_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "hour": {
-        "threshold": {"window": 24},
-        "poisson": {"window": 3, "half_life": 48.0, "warmup": 12},
-        "zscore": {"window": 3, "half_life": 48.0, "warmup": 12},
-        "velocity": {"window": 3, "half_life": 48.0, "warmup": 12},
-    },
+    # The constructors' defaults are the hourly ones (chosen on simulator seeds 1-3, see docs/detection.md).
+    "hour": {"threshold": {"window": 24}, "poisson": {}, "zscore": {}, "velocity": {}},
     "day": {
         "threshold": {"window": 1},
-        "poisson": {"window": 1, "half_life": 7.0, "warmup": 3},
+        "poisson": {"window": 1, "half_life": 7.0, "correction": "volume", "period": 7, "warmup": 3},
         "zscore": {"window": 1, "half_life": 7.0, "warmup": 3},
         "velocity": {"window": 1, "half_life": 7.0, "warmup": 3},
     },

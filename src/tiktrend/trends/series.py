@@ -29,6 +29,7 @@ Bools = NDArray[np.bool_]
 
 KEY_COLUMNS: Final = ("region", "category", "modality", "keyword")
 FREQUENCIES: Final = {"hour": "h", "day": "D"}
+STEPS: Final = {"hour": pd.Timedelta(hours=1), "day": pd.Timedelta(days=1)}
 GAINED: Final = ("views", "likes", "comments", "shares", "saves")
 
 
@@ -41,6 +42,7 @@ class Column:
     totals: Floats  # all videos of each key's (region, category) slice in the bucket
     gained: Floats | None = None  # views gained by each key's videos, observed during the bucket
     gained_totals: Floats | None = None  # views gained by all videos of the slice during the bucket
+    step_nanos: int = 3_600_000_000_000  # the bucket's length (for phases of a daily or weekly cycle)
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -67,6 +69,11 @@ class Series:
     gained_totals: Floats | None = None
 
     @property
+    def step(self) -> pd.Timedelta:
+        """The length of one bucket."""
+        return STEPS[self.grain]
+
+    @property
     def n_buckets(self) -> int:
         return len(self.buckets)
 
@@ -78,7 +85,8 @@ class Series:
         """Bucket ``t`` as a detector sees it."""
         gained = None if self.gained is None else self.gained[t]
         gained_totals = None if self.gained_totals is None else self.gained_totals[t, self.key_slice]
-        return Column(self.buckets[t], self.videos[t], self.totals[t, self.key_slice], gained, gained_totals)
+        totals = self.totals[t, self.key_slice]
+        return Column(self.buckets[t], self.videos[t], totals, gained, gained_totals, int(self.step.value))
 
     def key_totals(self) -> Floats:
         """``[bucket, key]`` totals of each key's slice."""

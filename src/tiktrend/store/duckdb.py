@@ -112,7 +112,8 @@ _KEYWORD_BUCKETS = f"""
     rows AS (
         SELECT * FROM m
         UNION ALL
-        SELECT bkt, keyword, '{ALL}', region, category, video_id, sum(weight), bool_or(is_generic), ''
+        SELECT bkt, keyword, '{ALL}', region, category, video_id, sum(weight::DECIMAL(18, 6))::DOUBLE,
+               bool_or(is_generic), ''
         FROM m GROUP BY bkt, keyword, region, category, video_id
     ),
     -- The spelling most videos of the bucket use is the one people recognise ("MatchaLatteArt").
@@ -123,7 +124,8 @@ _KEYWORD_BUCKETS = f"""
     grouped AS (
         SELECT r.bkt, r.keyword, r.modality, {_REGION.replace("region", "r.region", 2)},
                {_CATEGORY.replace("category", "r.category", 2)},
-               bool_or(r.is_generic) AS is_generic, sum(r.weight) AS mentions,
+               -- DECIMAL sums are exact, so parallel aggregation gives the same bits on every run.
+               bool_or(r.is_generic) AS is_generic, sum(r.weight::DECIMAL(18, 6))::DOUBLE AS mentions,
                count(*) AS videos, {", ".join(f"coalesce(sum(v.{c}), 0) AS {c}" for c in COUNTERS)}
         FROM rows r JOIN videos v USING (video_id)
         GROUP BY r.bkt, r.keyword, r.modality, GROUPING SETS ((r.region, r.category), (r.region), (r.category), ())

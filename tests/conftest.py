@@ -1,9 +1,12 @@
-"""Shared fixtures: real DuckDB files and data directories under pytest's tmp_path."""
+"""Shared fixtures: real DuckDB files and data directories under pytest's tmp_path, a real PostgreSQL database."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
@@ -35,3 +38,50 @@ def settings(tmp_path: Path) -> Settings:
 def store(settings: Settings) -> Iterator[DuckDBStore]:
     with DuckDBStore(settings.database_url) as opened:
         yield opened
+
+
+# The local server the storage suites run against (CI starts it); a session creates and drops its own database.
+PG_ADMIN_URL = os.environ.get("TIKTREND_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _with_database(url: str, database: str, schema: str | None = None) -> str:
+    parts = urlsplit(url)
+    query = f"options={quote(f'-csearch_path={schema}')}" if schema else ""
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", query, ""))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """URL of a database made for this test session on the local PostgreSQL, dropped at the end."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL at {PG_ADMIN_URL} (set TIKTREND_TEST_POSTGRES_URL): {exc}")
+    name = f"tiktrend_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+    try:
+        yield _with_database(PG_ADMIN_URL, name)
+    finally:
+        admin.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
+        admin.close()
+
+
+@pytest.fixture
+def pg_schema_url(pg_database: str) -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty schemas in the session database; each URL's search_path is its schema."""
+    import psycopg
+
+    made: list[str] = []
+
+    def make() -> str:
+        schema = f"t_{secrets.token_hex(5)}"
+        with psycopg.connect(pg_database, autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("CREATE SCHEMA {}").format(psycopg.sql.Identifier(schema)))
+        made.append(schema)
+        return _with_database(PG_ADMIN_URL, urlsplit(pg_database).path.lstrip("/"), schema)
+
+    yield make
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        for schema in made:
+            conn.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psycopg.sql.Identifier(schema)))

@@ -1,16 +1,20 @@
-"""The DuckDB store: idempotent upserts, order-independent merges, rollups equal to a full recomputation."""
+"""Every backend (DuckDB, PostgreSQL): idempotent upserts, order-independent merges, rollups equal to a full
+recomputation. The ``store`` fixture runs each test once per backend."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
 from tiktrend.models import VIDEO_COLUMNS
-from tiktrend.store import DATA_TABLES, StoreError, open_store
-from tiktrend.store.duckdb import DuckDBStore
+from tiktrend.store import DATA_TABLES, Store, StoreError, open_store
+
+BACKENDS = ("duckdb", "postgres")
 
 T0 = datetime(2025, 6, 1, 10, tzinfo=UTC)
 
@@ -46,11 +50,34 @@ def frames(obs: list[dict[str, Any]], mentions: list[dict[str, Any]]) -> tuple[p
     return pd.DataFrame(obs), pd.DataFrame(mentions)
 
 
-def all_tables(store: DuckDBStore) -> dict[str, pd.DataFrame]:
+def all_tables(store: Store) -> dict[str, pd.DataFrame]:
     return {table: store.snapshot(table) for table in DATA_TABLES}
 
 
-def test_counters_come_from_latest_observation_attributes_from_earliest(store: DuckDBStore) -> None:
+@pytest.fixture(params=BACKENDS)
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    """Opens new, empty stores of one backend (a DuckDB file, or a PostgreSQL schema); closes them after."""
+    opened: list[Store] = []
+
+    def make() -> Store:
+        if request.param == "duckdb":
+            url = f"duckdb:///{tmp_path / f'store-{len(opened)}.duckdb'}"
+        else:
+            url = request.getfixturevalue("pg_schema_url")()
+        opened.append(open_store(url))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[[], Store]) -> Store:
+    return make_store()
+
+
+def test_counters_come_from_latest_observation_attributes_from_earliest(store: Store) -> None:
     late = observation("v1", 5, views=500, caption="later caption", author=None)
     early = observation("v1", 1, views=100, caption="first caption", author="alice")
     store.load_batch(*frames([late], [mention("v1", "a")]))
@@ -64,24 +91,24 @@ def test_counters_come_from_latest_observation_attributes_from_earliest(store: D
     assert len(store.snapshot("video_stats")) == 2
 
 
-def test_load_order_does_not_change_the_result(tmp_path: Any) -> None:
+def test_load_order_does_not_change_the_result(make_store: Callable[[], Store]) -> None:
     batches = [
         frames([observation("v1", 1, views=10), observation("v2", 2, views=7)], [mention("v1", "a")]),
         frames([observation("v1", 3, views=30, likes=4)], [mention("v1", "a"), mention("v1", "b", "caption")]),
         frames([observation("v2", 1, views=5, author="bob")], [mention("v2", "a")]),
     ]
     results = []
-    for name, order in (("forward", batches), ("backward", batches[::-1])):
-        with DuckDBStore(f"duckdb:///{tmp_path / name}.duckdb") as store:
-            for batch in order:
-                store.load_batch(*batch)
-            store.refresh_rollups()
-            results.append(all_tables(store))
+    for order in (batches, batches[::-1]):
+        store = make_store()
+        for batch in order:
+            store.load_batch(*batch)
+        store.refresh_rollups()
+        results.append(all_tables(store))
     for table in DATA_TABLES:
         pd.testing.assert_frame_equal(results[0][table], results[1][table], check_like=True)
 
 
-def test_reloading_a_batch_changes_nothing(store: DuckDBStore) -> None:
+def test_reloading_a_batch_changes_nothing(store: Store) -> None:
     batch = frames(
         [observation("v1", 1, views=10), observation("v1", 2, views=20), observation("v2", 1, views=3)],
         [mention("v1", "a"), mention("v2", "a"), mention("v2", "fyp", generic=True)],
@@ -97,14 +124,14 @@ def test_reloading_a_batch_changes_nothing(store: DuckDBStore) -> None:
         pd.testing.assert_frame_equal(frame, before[table], obj=table)
 
 
-def test_same_moment_twice_keeps_the_larger_counter(store: DuckDBStore) -> None:
+def test_same_moment_twice_keeps_the_larger_counter(store: Store) -> None:
     store.load_batch(*frames([observation("v1", 1, comments=5), observation("v1", 1, comments=7)], []))
     stats = store.snapshot("video_stats")
     assert len(stats) == 1
     assert stats.iloc[0]["comments"] == 7
 
 
-def _recomputed_hourly(store: DuckDBStore) -> pd.DataFrame:
+def _recomputed_hourly(store: Store) -> pd.DataFrame:
     """Hourly rollups recomputed from scratch in pandas, to check the incremental SQL against."""
     mentions = store.snapshot("keyword_mentions")
     videos = store.snapshot("videos").set_index("video_id")
@@ -128,7 +155,7 @@ def _recomputed_hourly(store: DuckDBStore) -> pd.DataFrame:
     return expected.sort_values(["bucket", "keyword", "region", "category", "modality"]).reset_index(drop=True)
 
 
-def test_incremental_rollups_equal_a_full_recomputation(store: DuckDBStore) -> None:
+def test_incremental_rollups_equal_a_full_recomputation(store: Store) -> None:
     # Three loads touching overlapping hours, regions and modalities, with counters that change later.
     store.load_batch(
         *frames(
@@ -155,7 +182,7 @@ def test_incremental_rollups_equal_a_full_recomputation(store: DuckDBStore) -> N
     assert everything["videos"].sum() == 10
 
 
-def test_share_is_against_all_videos_of_the_bucket(store: DuckDBStore) -> None:
+def test_share_is_against_all_videos_of_the_bucket(store: Store) -> None:
     store.load_batch(
         *frames([observation(f"v{i}", 1) for i in range(4)], [mention("v0", "rare"), mention("v1", "rare")])
     )
@@ -166,7 +193,7 @@ def test_share_is_against_all_videos_of_the_bucket(store: DuckDBStore) -> None:
     assert row["share"] == pytest.approx(0.5)
 
 
-def test_trends_save_is_idempotent_and_replaces_a_scope(store: DuckDBStore) -> None:
+def test_trends_save_is_idempotent_and_replaces_a_scope(store: Store) -> None:
     row = {
         "as_of": T0, "time_window": "1d", "detector": "threshold", "region": "*", "category": "*",
         "modality": "*", "keyword": "dance", "display": "Dance", "rank": 1, "score": 2.0, "growth": 2.0,
@@ -190,5 +217,5 @@ def test_bad_urls_and_unopenable_files_say_what_to_do(tmp_path: Any) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="cannot open the DuckDB store"):
         open_store(f"duckdb:///{blocker}/sub/x.duckdb")
-    with pytest.raises(StoreError, match="PostgreSQL"):
-        open_store("postgresql://localhost/tiktrend")
+    with pytest.raises(StoreError, match=r"expected duckdb:///path/file\.duckdb or postgresql://"):
+        open_store("sqlite:///x.db")

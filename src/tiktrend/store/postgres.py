@@ -1,0 +1,663 @@
+"""The production store: PostgreSQL (with TimescaleDB when present), the same contract and answers as DuckDB.
+
+- Loads stage each chunk with ``COPY`` and merge it in one transaction; an advisory lock per schema makes
+  concurrent loads take turns at the merge, so two runs with overlapping input end with the rows of one.
+- Every write is idempotent, so a transient failure (lost connection, failover, deadlock) retries the whole
+  transaction with backoff.
+- Rollups are maintained incrementally (``pg_rollup``): work per refresh follows the videos loaded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, Final, TypeVar
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from psycopg import Connection, Cursor, sql
+from psycopg.rows import TupleRow
+from psycopg_pool import ConnectionPool
+
+from tiktrend.models import COUNTERS, MENTION_COLUMNS
+from tiktrend.store import pg_rollup
+from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
+from tiktrend.store.frames import STATIC_COLUMNS, STATS_COLUMNS, VIDEO_TABLE_COLUMNS, Batch, prepare_batch, utc_naive
+from tiktrend.store.migrations import LATEST, refuse_newer, schema_state, upgrade
+from tiktrend.store.pg_connect import PostgresOptions, check_writable, connect, describe, with_retries
+from tiktrend.store.pg_schema import PARTITIONED, create_partition, month_start, months_ahead, partition_name
+from tiktrend.store.schema import KEYS
+
+T = TypeVar("T")
+Conn = Connection[TupleRow]
+
+# One writer at a time per schema for the merge step of loads, refreshes and trend saves.
+_WRITE_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtext('tiktrend:write:' || current_schema()))"
+_MENTION_TABLE_COLUMNS: Final = (*MENTION_COLUMNS, "posted_at", "region", "category")
+
+
+def _merged(column: str) -> str:
+    """The merge rule of one ``videos`` column: ``s`` is the batch row, ``v`` the stored one (or NULLs)."""
+    if column in STATIC_COLUMNS:
+        # Attributes come from the earliest observation; a later one only fills what is missing.
+        return (
+            f"CASE WHEN v.video_id IS NULL OR s.first_seen < v.first_seen THEN coalesce(s.{column}, v.{column}) "
+            f"ELSE coalesce(v.{column}, s.{column}) END AS {column}"
+        )
+    if column in COUNTERS:
+        # Counters come from the latest observation; equal times keep the larger value, so order never matters.
+        return (
+            f"CASE WHEN v.video_id IS NULL OR s.last_seen > v.last_seen THEN coalesce(s.{column}, v.{column}) "
+            f"WHEN s.last_seen < v.last_seen THEN coalesce(v.{column}, s.{column}) "
+            f"ELSE greatest(v.{column}, s.{column}) END AS {column}"
+        )
+    rules = {
+        "video_id": "s.video_id",
+        "posted_at": "CASE WHEN v.video_id IS NULL THEN s.posted_at "
+        "ELSE coalesce(s.created_at, v.created_at, least(v.posted_at, s.posted_at)) END AS posted_at",
+        "first_seen": "least(v.first_seen, s.first_seen) AS first_seen",
+        "last_seen": "greatest(v.last_seen, s.last_seen) AS last_seen",
+    }
+    return rules[column]
+
+
+_MERGE_VIDEOS: Final = f"""
+    CREATE TEMP TABLE merged_videos ON COMMIT DROP AS
+    SELECT {", ".join(_merged(c) for c in VIDEO_TABLE_COLUMNS)},
+           v.video_id IS NULL AS is_new,
+           v.video_id IS NOT NULL AND (s.last_seen > v.last_seen OR s.first_seen < v.first_seen) AS is_updated,
+           v.posted_at AS old_posted_at, v.region AS old_region, v.category AS old_category
+    FROM stage_videos s LEFT JOIN videos v USING (video_id)
+"""  # noqa: S608 - fixed column names only
+
+_COLS: Final = ", ".join(VIDEO_TABLE_COLUMNS)
+_INSERT_VIDEOS: Final = f"INSERT INTO videos ({_COLS}) SELECT {_COLS} FROM merged_videos WHERE is_new"  # noqa: S608
+_UPDATE_VIDEOS: Final = f"""
+    UPDATE videos v SET {", ".join(f"{c} = m.{c}" for c in VIDEO_TABLE_COLUMNS[1:])}
+    FROM merged_videos m
+    WHERE NOT m.is_new AND v.video_id = m.video_id
+      AND ({", ".join(f"v.{c}" for c in VIDEO_TABLE_COLUMNS[1:])})
+          IS DISTINCT FROM ({", ".join(f"m.{c}" for c in VIDEO_TABLE_COLUMNS[1:])})
+"""  # noqa: S608 - fixed column names only
+
+_NEW_STATS: Final = """
+    SELECT count(*) FROM stage_stats s
+    WHERE NOT EXISTS (SELECT 1 FROM video_stats t WHERE t.video_id = s.video_id AND t.observed_at = s.observed_at)
+"""
+_UPSERT_STATS: Final = f"""
+    INSERT INTO video_stats AS t SELECT * FROM stage_stats
+    ON CONFLICT (video_id, observed_at) DO UPDATE SET
+        {", ".join(f"{c} = greatest(t.{c}, excluded.{c})" for c in COUNTERS)}
+    WHERE ({", ".join(f"t.{c}" for c in COUNTERS)})
+          IS DISTINCT FROM ({", ".join(f"greatest(t.{c}, excluded.{c})" for c in COUNTERS)})
+"""  # noqa: S608 - fixed column names only
+
+# A merge can move a video (an earlier posted_at, the region of an earlier observation): its mentions follow.
+_MOVE_MENTIONS: Final = """
+    UPDATE keyword_mentions m SET posted_at = v.posted_at, region = v.region, category = v.category
+    FROM merged_videos v
+    WHERE NOT v.is_new AND m.video_id = v.video_id AND m.posted_at = v.old_posted_at
+      AND (v.posted_at <> v.old_posted_at OR v.region <> v.old_region OR v.category <> v.old_category)
+"""
+_INSERT_MENTIONS: Final = f"""
+    INSERT INTO keyword_mentions ({", ".join(_MENTION_TABLE_COLUMNS)})
+    SELECT {", ".join(f"s.{c}" for c in MENTION_COLUMNS)}, v.posted_at, v.region, v.category
+    FROM stage_mentions s JOIN merged_videos v USING (video_id)
+    ON CONFLICT DO NOTHING
+"""  # noqa: S608 - fixed column names only
+
+_TOP_TRENDS: Final = """
+    WITH latest AS (
+        SELECT time_window, detector, max(as_of) AS as_of FROM trend_scopes
+        WHERE (%(window)s::text IS NULL OR time_window = %(window)s)
+          AND (%(detector)s::text IS NULL OR detector = %(detector)s)
+        GROUP BY time_window, detector
+    )
+    SELECT t.* FROM trends t
+    JOIN latest l ON t.time_window = l.time_window AND t.detector = l.detector AND t.as_of = l.as_of
+    WHERE t.region = %(region)s AND t.category = %(category)s AND t.modality = %(modality)s
+    ORDER BY t.time_window, t.detector, t.rank, t.keyword
+    LIMIT %(limit)s
+"""
+
+# Velocity: what each observation added to a video's counters since its previous one (see the DuckDB store).
+_GAIN_COLUMNS: Final = ", ".join(
+    f"greatest(coalesce({c}, 0) - coalesce(max({c}) OVER seen, 0), 0) AS {c}" for c in COUNTERS
+)
+_GAINS: Final = f"""
+    obs AS (
+        SELECT video_id, observed_at, {_GAIN_COLUMNS}
+        FROM video_stats WHERE observed_at < %(end)s
+        WINDOW seen AS (PARTITION BY video_id ORDER BY observed_at ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    ),
+    gains AS (
+        SELECT date_trunc(%(grain)s, observed_at) AS bkt, video_id, {", ".join(f"sum({c}) AS {c}" for c in COUNTERS)}
+        FROM obs WHERE observed_at >= %(start)s GROUP BY 1, 2
+    )
+"""  # noqa: S608 - fixed column names only
+
+
+def _label(column: str, alias: str) -> str:
+    return f"CASE WHEN grouping({alias}.{column}) = 1 THEN '{ALL}' ELSE {alias}.{column} END AS {column}"
+
+
+_KEYWORD_VELOCITY: Final = f"""
+    WITH {_GAINS},
+    kw AS (
+        SELECT DISTINCT video_id, keyword, modality, region, category FROM keyword_mentions
+        WHERE %(generic)s OR NOT is_generic
+        UNION ALL
+        SELECT DISTINCT video_id, keyword, '{ALL}', region, category FROM keyword_mentions
+        WHERE %(generic)s OR NOT is_generic
+    )
+    SELECT * FROM (
+        SELECT g.bkt AS bucket, k.keyword, {_label("region", "k")}, {_label("category", "k")}, k.modality,
+               {", ".join(f"sum(g.{c}) AS {c}" for c in COUNTERS)}
+        FROM gains g JOIN kw k USING (video_id)
+        GROUP BY g.bkt, k.keyword, k.modality, GROUPING SETS ((k.region, k.category), (k.region), (k.category), ())
+    ) grouped
+"""  # noqa: S608 - fixed column names only
+
+_TOTAL_VELOCITY: Final = f"""
+    WITH {_GAINS}
+    SELECT g.bkt AS bucket, {_label("region", "v")}, {_label("category", "v")},
+           {", ".join(f"sum(g.{c}) AS {c}" for c in COUNTERS)}
+    FROM gains g JOIN videos v USING (video_id)
+    GROUP BY g.bkt, GROUPING SETS ((v.region, v.category), (v.region), (v.category), ())
+    ORDER BY bucket, region, category
+"""  # noqa: S608 - fixed column names only
+
+
+# ---- frames in and out ---------------------------------------------------------------------------------------
+
+_ARROW_TYPES: Final = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    25: pa.string(),
+    1043: pa.string(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1700: pa.float64(),
+    1114: pa.timestamp("us"),
+    1009: pa.list_(pa.string()),
+}
+
+
+def _frame(cur: Cursor[TupleRow]) -> pd.DataFrame:
+    """A result as the DuckDB store would return it: converted through DuckDB, so dtypes are identical."""
+    description = cur.description or []
+    rows = cur.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in description]
+    arrays = []
+    for column, values in zip(description, columns, strict=True):
+        kind = _ARROW_TYPES.get(column.type_code, pa.string())
+        if column.type_code == 1700:
+            values = tuple(None if v is None else float(v) for v in values)
+        arrays.append(pa.array(values, type=kind))
+    table = pa.Table.from_arrays(arrays, names=[c.name for c in description])
+    frame: pd.DataFrame = duckdb.from_arrow(table).df()
+    return frame
+
+
+def _array_literal(tags: object) -> str | None:
+    """A PostgreSQL text[] literal for COPY."""
+    if tags is None or isinstance(tags, float):
+        return None
+    quoted = ('"' + str(t).replace("\\", "\\\\").replace('"', '\\"') + '"' for t in tags)  # type: ignore[attr-defined]
+    return "{" + ",".join(quoted) + "}"
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pa_csv.write_csv(table, buffer, pa_csv.WriteOptions(include_header=False))
+    return buffer.getvalue()
+
+
+def _copy(cur: Cursor[TupleRow], table: str, frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Bulk-load a frame with COPY (CSV made by Arrow: NULL is an empty field, '' is quoted)."""
+    if frame.empty:
+        return
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    )
+    with cur.copy(statement) as copy:
+        copy.write(_csv(frame[list(columns)]))
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _months(values: pd.Series) -> set[date]:
+    stamps = pd.to_datetime(values).dropna()
+    return {month_start(m) for m in stamps.dt.to_period("M").dt.start_time.unique()}
+
+
+class PostgresStore:
+    """A :class:`~tiktrend.store.base.Store` in a PostgreSQL schema (the search_path's first)."""
+
+    def __init__(self, url: str, options: PostgresOptions | None = None) -> None:
+        self.url = url
+        self.options = options or PostgresOptions()
+        self.storage = self._prepare_schema()
+        self.pool: ConnectionPool[Conn] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(1, self.options.pool_size),
+            kwargs={"connect_timeout": self.options.connect_timeout_s},
+            open=False,
+            name="tiktrend",
+        )
+        self.pool.open(wait=True, timeout=float(self.options.connect_timeout_s))
+        self._partitions: set[str] = set()
+        if self.storage == "plain":
+            ahead = months_ahead(datetime.now(tz=UTC).date(), self.options.partition_months_ahead)
+            self.ensure_partitions({table: ahead for table in PARTITIONED})
+
+    def _prepare_schema(self) -> str:
+        """Check the server is writable and the schema current (migrating it when allowed); the layout."""
+        with connect(self.url, self.options.connect_timeout_s, autocommit=True) as conn:
+            check_writable(conn, self.url)
+            state = schema_state(conn)
+            refuse_newer(state, self.url)
+            if state.version < LATEST:
+                if not self.options.auto_upgrade:
+                    raise StoreError(
+                        f"{describe(self.url)} has schema version {state.version}; this tiktrend needs {LATEST}. "
+                        "Run `tiktrend db upgrade`."
+                    )
+                upgrade(conn, self.options, self.url)
+                state = schema_state(conn)
+        return state.storage or "plain"
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, work: Callable[[Conn], T]) -> T:
+        """Run ``work`` in one transaction, retried as a whole after a transient failure."""
+
+        def attempt() -> T:
+            with self.pool.connection() as conn:
+                return work(conn)
+
+        return with_retries(attempt, self.options.retries, self.url)
+
+    # ---- partitions ------------------------------------------------------------------------------------------
+
+    def ensure_partitions(self, months: dict[str, Iterable[date]]) -> list[str]:
+        """Create the monthly partitions that are missing (plain layout); returns the names created."""
+        wanted = {(table, month) for table, values in months.items() for month in values}
+        if self.storage != "plain" or all(partition_name(t, m) in self._partitions for t, m in wanted):
+            return []
+
+        def work(conn: Conn) -> list[str]:
+            conn.execute(_WRITE_LOCK)
+            existing = self._existing_partitions(conn)
+            created = []
+            for table, month in sorted(wanted):
+                if partition_name(table, month) not in existing:
+                    conn.execute(create_partition(table, month))
+                    created.append(partition_name(table, month))
+            return created
+
+        created = self._run(work)
+        self._partitions |= {partition_name(t, m) for t, m in wanted}
+        return created
+
+    def _existing_partitions(self, conn: Conn) -> set[str]:
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent IN (to_regclass('keyword_mentions'), to_regclass('video_stats'))"
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    # ---- loads -----------------------------------------------------------------------------------------------
+
+    def load_batch(self, videos: pd.DataFrame, mentions: pd.DataFrame) -> LoadResult:
+        if videos.empty:
+            return LoadResult()
+        batch = prepare_batch(videos, mentions)
+        self.ensure_partitions(
+            {"keyword_mentions": _months(batch.videos["posted_at"]), "video_stats": _months(batch.stats["observed_at"])}
+        )
+        return self._run(lambda conn: self._load(conn, batch))
+
+    def _load(self, conn: Conn, batch: Batch) -> LoadResult:
+        cur = conn.cursor()
+        cur.execute(_WRITE_LOCK)
+        cur.execute("CREATE TEMP TABLE stage_videos (LIKE videos) ON COMMIT DROP")
+        videos = batch.videos.copy()
+        videos["hashtags"] = [_array_literal(t) for t in videos["hashtags"]]
+        _copy(cur, "stage_videos", videos, VIDEO_TABLE_COLUMNS)
+        cur.execute("CREATE TEMP TABLE stage_stats (LIKE video_stats) ON COMMIT DROP")
+        _copy(cur, "stage_stats", batch.stats, STATS_COLUMNS)
+        for statement in pg_rollup.QUEUE_BEFORE:
+            cur.execute(statement)
+        cur.execute(_MERGE_VIDEOS)
+        updated = _count(cur, "SELECT count(*) FROM merged_videos WHERE is_updated")
+        cur.execute(_INSERT_VIDEOS)
+        videos_new = cur.rowcount
+        cur.execute(_UPDATE_VIDEOS)
+        stats_new = _count(cur, _NEW_STATS)
+        cur.execute(_UPSERT_STATS)
+        cur.execute(_MOVE_MENTIONS)
+        mentions_new = self._load_mentions(cur, batch)
+        return LoadResult(videos_new=videos_new, videos_updated=updated, stats_new=stats_new, mentions_new=mentions_new)
+
+    def _load_mentions(self, cur: Cursor[TupleRow], batch: Batch) -> int:
+        """Mentions of new videos are copied straight in; those of known videos are upserted."""
+        known = {str(r[0]) for r in cur.execute("SELECT video_id FROM merged_videos WHERE NOT is_new").fetchall()}
+        mentions = batch.mentions
+        of_known = mentions["video_id"].isin(known)
+        fresh = mentions[~of_known].merge(
+            batch.videos[["video_id", "posted_at", "region", "category"]], on="video_id", how="inner"
+        )
+        _copy(cur, "keyword_mentions", fresh, _MENTION_TABLE_COLUMNS)
+        if not of_known.any():
+            return len(fresh)
+        cur.execute(
+            "CREATE TEMP TABLE stage_mentions ON COMMIT DROP AS "
+            "SELECT video_id, keyword, modality, display, weight, is_generic FROM keyword_mentions LIMIT 0"
+        )
+        _copy(cur, "stage_mentions", mentions[of_known], MENTION_COLUMNS)
+        cur.execute(_INSERT_MENTIONS)
+        return len(fresh) + cur.rowcount
+
+    def load_quarantine(self, rows: pd.DataFrame) -> int:
+        if rows.empty:
+            return 0
+        frame = rows[["batch_id", "position", "source", "format", "reason", "excerpt"]].copy()
+        frame["quarantined_at"] = pd.Timestamp(datetime.now(tz=UTC).replace(tzinfo=None)).as_unit("us")
+
+        def work(conn: Conn) -> int:
+            cur = conn.cursor()
+            cur.execute("CREATE TEMP TABLE stage_quarantine (LIKE quarantine) ON COMMIT DROP")
+            _copy(cur, "stage_quarantine", frame, list(frame.columns))
+            # The first time a record was quarantined is the fact worth keeping.
+            cur.execute("INSERT INTO quarantine SELECT * FROM stage_quarantine ON CONFLICT DO NOTHING")
+            return cur.rowcount
+
+        return self._run(work)
+
+    # ---- rollups ---------------------------------------------------------------------------------------------
+
+    def refresh_rollups(self) -> int:
+        return self._run(self._refresh)
+
+    def _refresh(self, conn: Conn) -> int:
+        cur = conn.cursor()
+        cur.execute(_WRITE_LOCK)
+        if _count(cur, "SELECT count(*) FROM (SELECT 1 FROM rollup_videos LIMIT 1) q") == 0:
+            return 0
+        cur.execute(pg_rollup.SIGNED_VIDEOS)
+        cur.execute(pg_rollup.SIGNED_MENTIONS)
+        written = 0
+        for grain in GRAINS:
+            for statement in pg_rollup.PER_GRAIN:
+                cur.execute(statement, {"grain": grain})
+                if statement in (pg_rollup.KEYWORD_APPLY, pg_rollup.KEYWORD_PRUNE):
+                    written += max(cur.rowcount, 0)
+            for statement in pg_rollup.DROP_PER_GRAIN:
+                cur.execute(statement)
+        for statement in pg_rollup.CLEAR_QUEUE:
+            cur.execute(statement)
+        return written
+
+    def rebuild_rollups(self) -> int:
+        """Recompute every rollup from the stored mentions (a check or a repair; loads never need it)."""
+
+        def work(conn: Conn) -> int:
+            conn.execute(_WRITE_LOCK)
+            for statement in pg_rollup.REBUILD:
+                conn.execute(statement)
+            return self._refresh(conn)
+
+        return self._run(work)
+
+    # ---- queries ---------------------------------------------------------------------------------------------
+
+    def _query(self, statement: sql.Composable | str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        def work(conn: Conn) -> pd.DataFrame:
+            return _frame(conn.execute(statement, params))  # type: ignore[arg-type]
+
+        return self._run(work)
+
+    def bucket_frame(
+        self,
+        grain: str,
+        start: datetime,
+        end: datetime,
+        *,
+        region: str | None = None,
+        category: str | None = None,
+        modality: str | None = None,
+        include_generic: bool = False,
+    ) -> pd.DataFrame:
+        if grain not in GRAINS:
+            raise ValueError(f"grain must be one of {sorted(GRAINS)}, not {grain!r}")
+        filters = _slice_filters(region=region, category=category, modality=modality)
+        if not include_generic:
+            filters.append(sql.SQL("NOT k.is_generic"))
+        statement = sql.SQL(
+            "SELECT * FROM keyword_buckets k WHERE k.grain = %(grain)s AND k.bucket >= %(start)s "
+            "AND k.bucket < %(end)s {} ORDER BY k.bucket, k.keyword, k.region, k.category, k.modality"
+        ).format(sql.SQL("").join(sql.SQL(" AND ") + f for f in filters))
+        params = {"grain": grain, "start": _naive(start), "end": _naive(end)}
+        params.update(
+            {k: v for k, v in (("region", region), ("category", category), ("modality", modality)) if v is not None}
+        )
+        return self._query(statement, params)
+
+    def totals_frame(self, grain: str, start: datetime, end: datetime) -> pd.DataFrame:
+        statement = (
+            "SELECT * FROM bucket_totals WHERE grain = %(grain)s AND bucket >= %(start)s AND bucket < %(end)s "
+            "ORDER BY bucket, region, category"
+        )
+        return self._query(statement, {"grain": grain, "start": _naive(start), "end": _naive(end)})
+
+    def velocity_frame(
+        self,
+        grain: str,
+        start: datetime,
+        end: datetime,
+        *,
+        region: str | None = None,
+        category: str | None = None,
+        modality: str | None = None,
+        include_generic: bool = False,
+    ) -> pd.DataFrame:
+        if grain not in GRAINS:
+            raise ValueError(f"grain must be one of {sorted(GRAINS)}, not {grain!r}")
+        filters = _slice_filters(region=region, category=category, modality=modality, alias="grouped")
+        where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(filters) if filters else sql.SQL("")
+        statement = sql.SQL("{} {} ORDER BY bucket, keyword, region, category, modality").format(
+            sql.SQL(_KEYWORD_VELOCITY),
+            where,
+        )
+        params: dict[str, Any] = {
+            "grain": grain,
+            "start": _naive(start),
+            "end": _naive(end),
+            "generic": include_generic,
+        }
+        params.update(
+            {k: v for k, v in (("region", region), ("category", category), ("modality", modality)) if v is not None}
+        )
+        return self._query(statement, params)
+
+    def velocity_totals_frame(self, grain: str, start: datetime, end: datetime) -> pd.DataFrame:
+        if grain not in GRAINS:
+            raise ValueError(f"grain must be one of {sorted(GRAINS)}, not {grain!r}")
+        return self._query(_TOTAL_VELOCITY, {"grain": grain, "start": _naive(start), "end": _naive(end)})
+
+    def time_range(self) -> tuple[datetime, datetime] | None:
+        def work(conn: Conn) -> tuple[datetime, datetime] | None:
+            row = conn.execute("SELECT min(posted_at), max(posted_at) FROM keyword_mentions").fetchone()
+            if row is None or row[0] is None:
+                return None
+            first, last = row
+            assert isinstance(first, datetime) and isinstance(last, datetime)
+            return first.replace(tzinfo=UTC), last.replace(tzinfo=UTC)
+
+        return self._run(work)
+
+    def save_trends(self, trends: pd.DataFrame, run_id: str) -> int:
+        if trends.empty:
+            return 0
+        columns = list(self._columns("trends"))
+        frame = trends.copy()
+        frame["as_of"] = utc_naive(frame["as_of"])
+        frame["run_id"] = run_id
+        frame = frame[columns]
+        return self._run(lambda conn: self._save_trends(conn, frame, columns))
+
+    def _save_trends(self, conn: Conn, frame: pd.DataFrame, columns: list[str]) -> int:
+        cur = conn.cursor()
+        cur.execute(_WRITE_LOCK)
+        cur.execute("CREATE TEMP TABLE new_trends (LIKE trends) ON COMMIT DROP")
+        _copy(cur, "new_trends", frame, columns)
+        same = sql.SQL(" AND ").join(
+            sql.SQL("t.{0} IS NOT DISTINCT FROM n.{0}").format(sql.Identifier(c)) for c in columns if c != "run_id"
+        )
+        key = sql.SQL(" AND ").join(sql.SQL("t.{0} = n.{0}").format(sql.Identifier(c)) for c in KEYS["trends"])
+        # Only rows whose content changed are touched: re-running a detection on the same data is a no-op.
+        cur.execute(
+            sql.SQL(
+                "DELETE FROM trends t USING (SELECT DISTINCT as_of, time_window, detector FROM new_trends) s "
+                "WHERE t.as_of = s.as_of AND t.time_window = s.time_window AND t.detector = s.detector "
+                "AND NOT EXISTS (SELECT 1 FROM new_trends n WHERE {})"
+            ).format(same)
+        )
+        removed = cur.rowcount
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO trends SELECT * FROM new_trends n WHERE NOT EXISTS (SELECT 1 FROM trends t WHERE {})"
+            ).format(key)
+        )
+        cur.execute(
+            "INSERT INTO trend_scopes SELECT DISTINCT time_window, detector, as_of FROM new_trends "
+            "ON CONFLICT DO NOTHING"
+        )
+        return removed
+
+    def top_trends(
+        self,
+        *,
+        window: str | None = None,
+        region: str = ALL,
+        category: str = ALL,
+        modality: str = ALL,
+        detector: str | None = None,
+        limit: int = 20,
+    ) -> pd.DataFrame:
+        params = {
+            "window": window,
+            "detector": detector,
+            "region": region,
+            "category": category,
+            "modality": modality,
+            "limit": limit,
+        }
+        return self._query(_TOP_TRENDS, params)
+
+    # ---- runs and metrics ------------------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, command: str, params: dict[str, Any]) -> None:
+        values = [run_id, command, json.dumps(params, default=str, sort_keys=True), _naive(datetime.now(tz=UTC))]
+        self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO runs (run_id, command, params, started_at, status) VALUES (%s, %s, %s, %s, 'running')",
+                values,
+            )
+        )
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any], error: str | None = None) -> None:
+        values = [
+            _naive(datetime.now(tz=UTC)),
+            status,
+            json.dumps(summary, default=str, sort_keys=True),
+            error,
+            run_id,
+        ]
+        self._run(
+            lambda conn: conn.execute(
+                "UPDATE runs SET finished_at = %s, status = %s, summary = %s, error = %s WHERE run_id = %s", values
+            )
+        )
+
+    def record_metrics(self, run_id: str, stage: str, metrics: dict[str, float]) -> None:
+        rows = [(run_id, stage, name, float(value)) for name, value in metrics.items()]
+        if not rows:
+            return
+
+        def work(conn: Conn) -> None:
+            conn.cursor().executemany(
+                "INSERT INTO pipeline_metrics VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (run_id, stage, metric) DO UPDATE SET value = excluded.value",
+                rows,
+            )
+
+        self._run(work)
+
+    def table_counts(self) -> dict[str, int]:
+        def work(conn: Conn) -> dict[str, int]:
+            counts = {}
+            for table in TABLES:
+                row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
+                counts[table] = int(str(row[0])) if row else 0
+            return counts
+
+        return self._run(work)
+
+    def snapshot(self, table: str) -> pd.DataFrame:
+        if table not in KEYS:
+            raise ValueError(f"unknown table {table!r}")
+        statement = sql.SQL("SELECT * FROM {} ORDER BY {}").format(
+            sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in KEYS[table])
+        )
+        return self._query(statement)
+
+    def _columns(self, table: str) -> list[str]:
+        def work(conn: Conn) -> list[str]:
+            rows = conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
+            return [str(r[0]) for r in rows]
+
+        return self._run(work)
+
+
+def _count(cur: Cursor[TupleRow], statement: str) -> int:
+    row = cur.execute(statement).fetchone()
+    return int(str(row[0])) if row and row[0] is not None else 0
+
+
+def _given(**filters: str | None) -> dict[str, str]:
+    return {name: value for name, value in filters.items() if value is not None}
+
+
+def _slice_filters(
+    *, region: str | None, category: str | None, modality: str | None, alias: str = "k"
+) -> list[sql.Composable]:
+    """``alias.column = %(column)s`` for each given filter: a None filter is left out, not compared."""
+    given = {"region": region, "category": category, "modality": modality}
+    return [
+        sql.SQL("{}.{} = {}").format(sql.Identifier(alias), sql.Identifier(name), sql.Placeholder(name))
+        for name, value in given.items()
+        if value is not None
+    ]

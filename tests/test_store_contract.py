@@ -1,0 +1,168 @@
+"""DuckDB and PostgreSQL side by side: the same pipeline into each, then every query must answer the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tiktrend.collect.simulator import SimConfig
+from tiktrend.models import MODALITIES
+from tiktrend.pipeline import run_pipeline
+from tiktrend.settings import Settings
+from tiktrend.store import ALL, DATA_TABLES, GRAINS, Store, open_store
+
+SCENARIO = SimConfig(seed=11, hours=60, videos_per_hour=50, n_trends=4)
+
+
+@dataclass
+class Pair:
+    duckdb: Store
+    postgres: Store
+
+    def both(self, ask: Callable[[Store], object]) -> tuple[object, object]:
+        return ask(self.duckdb), ask(self.postgres)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterator[Pair]:
+    """The simulated scenario run through the whole pipeline once into each backend."""
+    import psycopg
+
+    schema = "contract"
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+    stores = Pair(
+        open_store(f"duckdb:///{tmp_path_factory.mktemp('duck') / 'contract.duckdb'}"),
+        open_store(f"{pg_database}?options=-csearch_path%3D{schema}"),
+    )
+    for name, store in (("duckdb", stores.duckdb), ("postgres", stores.postgres)):
+        settings = Settings(data_dir=tmp_path_factory.mktemp(name))
+        run_pipeline(store, settings, simulation=SCENARIO)
+    yield stores
+    stores.duckdb.close()
+    stores.postgres.close()
+
+
+def assert_same(answers: tuple[object, object], what: str) -> None:
+    duck, pg = answers
+    if isinstance(duck, pd.DataFrame):
+        assert isinstance(pg, pd.DataFrame)
+        assert len(duck) > 0 or what.startswith("empty"), f"{what}: the scenario should give rows"
+        pd.testing.assert_frame_equal(pg, duck, obj=what)
+    else:
+        assert pg == duck, what
+
+
+@pytest.mark.parametrize("table", DATA_TABLES)
+def test_every_table_holds_the_same_rows(pair: Pair, table: str) -> None:
+    duck, pg = pair.both(lambda s: s.snapshot(table))
+    assert isinstance(duck, pd.DataFrame) and isinstance(pg, pd.DataFrame)
+    if table == "trends":  # each backend's own run produced them
+        duck, pg = duck.drop(columns="run_id"), pg.drop(columns="run_id")
+    if table != "quarantine":
+        assert len(duck) > 0
+    pd.testing.assert_frame_equal(pg, duck, obj=table)
+
+
+def test_run_logs_match_in_shape(pair: Pair) -> None:
+    duck, pg = pair.both(lambda s: s.table_counts())
+    assert duck == pg
+    metrics = pair.both(lambda s: s.snapshot("pipeline_metrics").drop(columns=["run_id"]))
+    duck_m, pg_m = (m[~m["metric"].eq("seconds")].reset_index(drop=True) for m in metrics)
+    pd.testing.assert_frame_equal(pg_m, duck_m)
+
+
+def test_time_range(pair: Pair) -> None:
+    assert_same(pair.both(lambda s: s.time_range()), "time_range")
+
+
+def _span(pair: Pair) -> tuple[pd.Timestamp, pd.Timestamp]:
+    span = pair.duckdb.time_range()
+    assert span is not None
+    return pd.Timestamp(span[0]).floor("D"), pd.Timestamp(span[1]).ceil("D")
+
+
+@pytest.mark.parametrize("grain", list(GRAINS))
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"include_generic": True},
+        {"region": ALL, "category": ALL, "modality": ALL},
+        {"region": "US"},
+        {"region": "VN", "category": ALL},
+        {"modality": "hashtag"},
+        {"category": "food", "modality": ALL},
+    ],
+    ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()) or "all",
+)
+def test_bucket_frames(pair: Pair, grain: str, filters: dict[str, object]) -> None:
+    start, end = _span(pair)
+    assert_same(pair.both(lambda s: s.bucket_frame(grain, start, end, **filters)), f"bucket_frame {filters}")
+
+
+def test_bucket_frame_of_a_window_inside_the_data(pair: Pair) -> None:
+    start, _ = _span(pair)
+    window = (start + timedelta(hours=30), start + timedelta(hours=37))
+    assert_same(pair.both(lambda s: s.bucket_frame("hour", *window, region="US")), "bucket_frame window")
+
+
+@pytest.mark.parametrize("grain", list(GRAINS))
+def test_totals_frames(pair: Pair, grain: str) -> None:
+    start, end = _span(pair)
+    assert_same(pair.both(lambda s: s.totals_frame(grain, start, end)), f"totals_frame {grain}")
+
+
+@pytest.mark.parametrize("filters", [{}, {"region": "US", "modality": ALL}, {"include_generic": True}])
+def test_velocity_frames(pair: Pair, filters: dict[str, object]) -> None:
+    start, end = _span(pair)
+    assert_same(pair.both(lambda s: s.velocity_frame("hour", start, end, **filters)), f"velocity_frame {filters}")
+    assert_same(pair.both(lambda s: s.velocity_totals_frame("day", start, end)), "velocity_totals_frame")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"window": "1d"},
+        {"window": "1d", "limit": 5},
+        {"window": "1d", "region": "US"},
+        {"window": "1d", "modality": "hashtag"},
+        {"detector": "threshold"},
+    ],
+    ids=lambda q: ",".join(f"{k}={v}" for k, v in q.items()) or "default",
+)
+def test_top_trends(pair: Pair, query: dict[str, object]) -> None:
+    duck, pg = pair.both(lambda s: s.top_trends(**query).drop(columns="run_id"))
+    assert_same((duck, pg), f"top_trends {query}")
+
+
+def test_empty_answers_agree(pair: Pair) -> None:
+    far = pd.Timestamp("2001-01-01")
+    for modality in MODALITIES[:2]:
+        answers = pair.both(lambda s, m=modality: s.bucket_frame("hour", far, far + timedelta(days=1), modality=m))
+        assert_same(answers, "empty bucket_frame")
+    assert_same(pair.both(lambda s: s.top_trends(window="7d")), "empty top_trends")
+
+
+def test_incremental_rollups_equal_a_rebuild(pair: Pair) -> None:
+    from tiktrend.store.postgres import PostgresStore
+
+    assert isinstance(pair.postgres, PostgresStore)
+    before = {t: pair.postgres.snapshot(t) for t in ("keyword_buckets", "bucket_totals")}
+    pair.postgres.rebuild_rollups()
+    for table, frame in before.items():
+        pd.testing.assert_frame_equal(pair.postgres.snapshot(table), frame, obj=table)
+
+
+def test_fresh_stores_are_empty_alike(tmp_path: Path, pg_schema_url: Callable[[], str]) -> None:
+    with open_store(f"duckdb:///{tmp_path / 'e.duckdb'}") as duck, open_store(pg_schema_url()) as pg:
+        assert duck.time_range() is None and pg.time_range() is None
+        assert duck.refresh_rollups() == pg.refresh_rollups() == 0
+        for table in DATA_TABLES:
+            pd.testing.assert_frame_equal(pg.snapshot(table), duck.snapshot(table), obj=table)

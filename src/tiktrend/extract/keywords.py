@@ -40,7 +40,6 @@ from tiktrend.extract.emojis import emoji_keys
 from tiktrend.extract.generic import is_generic
 from tiktrend.extract.language import detect_language
 from tiktrend.extract.phrases import keyphrases
-from tiktrend.extract.segment import segment
 from tiktrend.extract.text import (
     canonical,
     canonical_music,
@@ -142,18 +141,7 @@ def _tag_mention(body: str) -> Mention | None:
 
 
 @lru_cache(maxsize=1 << 16)
-def _tag_words(key: str) -> tuple[str, ...]:
-    """The words of a hashtag key when it is several (``nightroutine`` → night, routine), else empty."""
-    if is_generic(key):
-        return ()
-    pieces = segment(key)
-    return pieces if 1 < len(pieces) <= 3 and all(len(piece) > 1 for piece in pieces) else ()
-
-
-@lru_cache(maxsize=1 << 16)
-def caption_mentions(
-    text: str, known: frozenset[tuple[str, ...]] = frozenset(), modality: str = "caption"
-) -> tuple[Mention, ...]:
+def caption_mentions(text: str, known: frozenset[str] = frozenset(), modality: str = "caption") -> tuple[Mention, ...]:
     """The keyphrase mentions of a text (a caption without tags, mentions and URLs, or a transcript)."""
     lang = detect_language(text)[0]
     # A phrase with a reach word in it ("bắt trend", "viral video") asks for reach too.
@@ -181,8 +169,8 @@ def video_mentions(
     for inline in map(_tag_mention, caption_tags):
         if inline is not None:
             found.setdefault((inline[0], "hashtag"), inline)
-    # A caption phrase that spells one of the video's hashtags becomes that hashtag's keyword.
-    known = frozenset(filter(None, (_tag_words(key) for key, modality in found)))
+    # A caption phrase that spells one of the video's hashtags (glued) becomes that hashtag's keyword.
+    known = frozenset(key for key, _ in found) if text.strip() else frozenset()
     for phrase in caption_mentions(text, known):
         found.setdefault((phrase[0], "caption"), phrase)
     for emoji in emoji_keys(normalized):

@@ -4,8 +4,8 @@ Candidates. A caption is cut into chunks at punctuation, emoji, line breaks and 
 stop words, numbers and laughter cut runs of content words (RAKE's idea: function words delimit phrases).
 A run becomes keyphrases of at most ``MAX_WORDS`` words:
 
-- a word sequence that a hashtag of the same video spells (``#nightroutine`` segments to ``night routine``)
-  is one phrase, so the caption and the tag give the same keyword;
+- a word sequence that a hashtag of the same video spells once glued (``night routine`` and
+  ``#nightroutine``) is one phrase, so the caption and the tag give the same keyword;
 - Vietnamese is written in syllables and most of its words have two: a run of up to three syllables is one
   phrase (``bánh mì``, ``đà lạt``, ``thành phố hcm``), a longer one is cut into pairs;
 - elsewhere, capitalized runs are names (``Taylor Swift``, ``Estados Unidos``) when the caption's casing
@@ -28,7 +28,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import statistics
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -136,13 +135,13 @@ def _runs(chunks: list[list[_Term | None]]) -> list[list[_Term]]:
     return runs
 
 
-def _cut(run: list[_Term], lang: str, known: frozenset[tuple[str, ...]], names: bool) -> list[list[_Term]]:
+def _cut(run: list[_Term], lang: str, known: frozenset[str], names: bool) -> list[list[_Term]]:
     """A run of content words cut into phrases of at most MAX_WORDS words."""
     pieces: list[list[_Term]] = []
     i = 0
     while i < len(run):
-        for size in range(min(MAX_WORDS, len(run) - i), 1, -1):
-            if tuple(term.key for term in run[i : i + size]) in known:
+        for size in range(min(MAX_WORDS, len(run) - i), 1, -1) if known else ():
+            if "".join(term.key for term in run[i : i + size]) in known:
                 pieces.append(run[i : i + size])
                 i += size
                 break
@@ -191,7 +190,9 @@ def _term_scores(runs: list[list[_Term]], chunks: list[list[_Term | None]], name
             occurrences.setdefault(term.key, []).append(term)
     tf = {key: len(found) for key, found in occurrences.items()}
     counts = list(tf.values())
-    mean, std = statistics.fmean(counts), statistics.pstdev(counts)
+    # Plain float arithmetic: statistics.pstdev works in exact fractions, ten times slower on short lists.
+    mean = sum(counts) / len(counts)
+    std = math.sqrt(sum((count - mean) ** 2 for count in counts) / len(counts))
     most = max(counts)
     left: dict[str, set[str]] = {}
     right: dict[str, set[str]] = {}
@@ -205,7 +206,10 @@ def _term_scores(runs: list[list[_Term]], chunks: list[list[_Term | None]], name
     for key, found in occurrences.items():
         freq = tf[key]
         case = max(sum(t.upper for t in found), sum(t.acronym for t in found)) / (1 + math.log(freq)) if names else 0
-        position = math.log(math.log(3 + statistics.median(t.chunk for t in found)))
+        chunks_seen = sorted(t.chunk for t in found)
+        middle = len(chunks_seen) // 2
+        median = chunks_seen[middle] if len(chunks_seen) % 2 else (chunks_seen[middle - 1] + chunks_seen[middle]) / 2
+        position = math.log(math.log(3 + median))
         norm = freq / (mean + std)
         relatedness = 1 + (len(left.get(key, ())) + len(right.get(key, ()))) / (2 * freq) * freq / most
         spread = len({t.chunk for t in found}) / n_chunks
@@ -213,7 +217,7 @@ def _term_scores(runs: list[list[_Term]], chunks: list[list[_Term | None]], name
     return scores
 
 
-def keyphrases(text: str, lang: str, known: frozenset[tuple[str, ...]] = frozenset()) -> list[Phrase]:
+def keyphrases(text: str, lang: str, known: frozenset[str] = frozenset()) -> list[Phrase]:
     """The keyphrases of a caption text in ``lang`` (tags and mentions already removed), in text order."""
     chunks = _chunks(text, lang)
     runs = _runs(chunks)

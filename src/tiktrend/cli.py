@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from tiktrend.models import MODALITIES
 from tiktrend.pipeline import IngestReport, RunSummary, ingest, replay, rollup, run_pipeline
 from tiktrend.settings import Settings
 from tiktrend.store import ALL, Store, StoreError, open_store
-from tiktrend.trends.detectors import ThresholdDetector
+from tiktrend.trends.detectors import DETECTORS, ThresholdDetector, make_detector
 from tiktrend.trends.windows import WINDOWS
 
 app = typer.Typer(
@@ -307,6 +308,126 @@ def _print_truth_check(store: Store, truth_path: Path, limit: int) -> None:
     console.print(
         f"planted trends in this top {limit}: {len(hits)} of {len(planted)} ({', '.join(hits) if hits else 'none'})"
     )
+
+
+@app.command()
+def backtest(
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Backtest on a fresh simulation (planted trends).")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="--simulate: the simulator's seed.")] = 7,
+    hours: Annotated[int, typer.Option(help="--simulate: hours of feed.")] = 96,
+    rate: Annotated[float, typer.Option(help="--simulate: videos per hour.")] = 300.0,
+    planted: Annotated[int, typer.Option("--trends", help="--simulate: planted trends.")] = 12,
+    grain: Annotated[str, typer.Option(help="Stored history: hour or day buckets.")] = "day",
+    region: Annotated[str | None, typer.Option(help="Stored history: only this region's slice.")] = None,
+    truth: Annotated[Path | None, typer.Option(help="Stored history: planted-trend CSV (the simulator's).")] = None,
+    top_k: Annotated[int, typer.Option(help="Future labels: entering the top K by share of volume.")] = 20,
+    horizon: Annotated[int, typer.Option(help="Future labels: within this many buckets.")] = 3,
+    future: Annotated[bool, typer.Option(help="Stored history: use future-based labels.")] = True,
+    detectors: Annotated[str, typer.Option(help="Comma-separated detectors to compare.")] = ",".join(DETECTORS),
+    k: Annotated[int, typer.Option("--k", help="Length of the ranked lists for precision@k.")] = 20,
+    out: Annotated[Path | None, typer.Option(help="Directory for backtest.md/.html/.json.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")] = False,
+    series: Annotated[Path | None, typer.Option(help="External series CSV: series_id,t,value.")] = None,
+    labels: Annotated[Path | None, typer.Option(help="External labels CSV: series_id,label[,onset_t].")] = None,
+) -> None:
+    """Replay history bucket by bucket and compare every detector with ground truth."""
+    from tiktrend.backtest import report
+    from tiktrend.backtest.sources import FutureLabels, simulation_backtest, store_backtest
+    from tiktrend.collect.simulator import SimConfig
+
+    with _friendly_errors():
+        names = [n.strip() for n in detectors.split(",") if n.strip()]
+        for name in names:
+            _check_choice(name, tuple(DETECTORS), "detector")
+        if series is not None or labels is not None:
+            _external_backtest(series, labels, names, json_output)
+            return
+        _check_choice(grain, ("hour", "day"), "grain")
+        settings = Settings()
+        if simulate:
+            config = SimConfig(seed=seed, hours=hours, videos_per_hour=rate, n_trends=planted)
+            chosen = [make_detector(n, "hour") for n in names]
+            with _spinner("simulating and replaying"):
+                result = simulation_backtest(
+                    config, settings.data_dir / "backtest" / f"sim-{seed}", detectors=chosen, k=k
+                )
+        else:
+            labels_config = FutureLabels(k=top_k, horizon=horizon) if future else None
+            with _opened_store(settings) as store, _spinner("replaying"):
+                result = store_backtest(
+                    store,
+                    grain=grain,
+                    detectors=[make_detector(n, grain) for n in names],
+                    region=region.upper() if region else None,
+                    future=labels_config,
+                    truth_csv=truth,
+                    k=k,
+                )
+        paths = report.write_reports(result, out) if out is not None else {}
+    if json_output:
+        console.print_json(report.to_json(result))
+        return
+    _print_backtest(result, paths)
+
+
+@contextmanager
+def _spinner(label: str) -> Iterator[None]:
+    with Progress(SpinnerColumn(), TextColumn(f"[bold]{label}"), TimeElapsedColumn(), console=errors, transient=True):
+        yield
+
+
+def _print_backtest(result: Any, paths: dict[str, Path]) -> None:
+    from tiktrend.backtest import report
+
+    console.print(f"[bold]{result.title}[/]")
+    for line in report._preamble(result):
+        console.print(line, highlight=False)
+    for truth in result.truths:
+        table = Table(title=f"{truth.name}: {len(truth.events)} events", title_justify="left")
+        frame = report.metrics_table(result, truth.name)
+        table.add_column("detector")
+        for column in frame.columns:
+            table.add_column(str(column), justify="right")
+        for name, row in frame.astype(object).iterrows():
+            table.add_row(str(name), *(report._fmt(v) for v in row))
+        console.print(table)
+        if result.metrics[truth.name]:
+            console.print(f"best by F1: [bold]{result.best(truth.name)}[/]")
+    for note in result.notes:
+        console.print(note, style="dim")
+    for kind, path in paths.items():
+        console.print(f"{kind}: {path}")
+
+
+def _external_backtest(series: Path | None, labels: Path | None, names: list[str], json_output: bool) -> None:
+    from tiktrend.backtest.external import evaluate_external, read_labels_csv, read_series_csv
+
+    if series is None or labels is None:
+        raise ValueError("--series and --labels go together: series_id,t,value and series_id,label[,onset_t]")
+    result = evaluate_external(read_series_csv(series), read_labels_csv(labels), [make_detector(n) for n in names])
+    table = result.table()
+    if json_output:
+        payload = {
+            "series": result.series,
+            "positives": result.positives,
+            "buckets": result.buckets,
+            "detectors": table.reset_index().to_dict(orient="records"),
+            "skipped": result.skipped,
+        }
+        console.print_json(json.dumps(payload, default=float))
+        return
+    console.print(f"{result.series:,} labelled series ({result.positives:,} trends) over {result.buckets:,} steps")
+    rich_table = Table(title="ROC per detector", title_justify="left")
+    rich_table.add_column("detector")
+    for column in table.columns:
+        rich_table.add_column(str(column), justify="right")
+    for name, row in table.iterrows():
+        rich_table.add_row(str(name), *(f"{v:.3f}" for v in row))
+    console.print(rich_table)
+    for name, why in result.skipped.items():
+        console.print(f"{name} skipped: {why}", style="dim")
 
 
 @app.callback()

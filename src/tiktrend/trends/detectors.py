@@ -180,6 +180,11 @@ def poisson_z(observed: Floats, expected: Floats) -> Floats:
     return result
 
 
+def _warm(score: Floats, seen: int, warmup: int) -> Floats:
+    """Scores during the warm-up are 0: a baseline of a few buckets makes every keyword look surprising."""
+    return score if seen > warmup else np.zeros_like(score)
+
+
 def _ratio(numerator: Floats, denominator: Floats) -> Floats:
     result: Floats = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
     return result
@@ -280,7 +285,9 @@ class ThresholdDetector(Detector[_ThresholdState]):
         growth = (now - before) / np.maximum(before, self.before_floor)
         history = (ends >= 2 * w)[:, None]
         decision = (growth >= self.min_growth) & (now >= self.min_videos) & history
-        return Scores(growth, decision, {"now": now, "before": before, "growth": growth})
+        # Before two whole windows exist there is nothing to compare: the score says so too.
+        score = np.where(history, growth, 0.0)
+        return Scores(score, decision, {"now": now, "before": before, "growth": growth})
 
     def _start(self, n_keys: int) -> _ThresholdState:
         self._check_series_minimums()
@@ -293,7 +300,8 @@ class ThresholdDetector(Detector[_ThresholdState]):
         growth = (now - before) / np.maximum(before, self.before_floor)
         history = state.seen >= 2 * self.window
         decision = (growth >= self.min_growth) & (now >= self.min_videos) & history
-        return Step(growth, decision, {"now": now, "before": before, "growth": growth})
+        score = growth if history else np.zeros_like(growth)
+        return Step(score, decision, {"now": now, "before": before, "growth": growth})
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -440,7 +448,9 @@ class PoissonDetector(Detector[_BaselineState]):
         decision = (
             (z >= self.min_z) & (observed >= self.min_videos) & (ratio >= self.min_ratio) & (state.seen > self.warmup)
         )
-        return Step(z, decision, {"observed": observed, "expected": expected, "ratio": ratio})
+        return Step(
+            _warm(z, state.seen, self.warmup), decision, {"observed": observed, "expected": expected, "ratio": ratio}
+        )
 
 
 def _bucket_nanos(column: Column) -> int:
@@ -520,7 +530,9 @@ class ZScoreDetector(Detector[_ShareState]):
         std = np.sqrt(state.var + noise)
         z = _ratio(share - state.mean, std)
         decision = (z >= self.min_z) & (videos >= self.min_videos) & (state.seen > self.warmup)
-        return Step(z, decision, {"share": share, "mean": state.mean.copy(), "std": std})
+        return Step(
+            _warm(z, state.seen, self.warmup), decision, {"share": share, "mean": state.mean.copy(), "std": std}
+        )
 
 
 def _ewma_moments(state: _ShareState | _VelocityState, value: Floats, alpha: float) -> None:
@@ -616,7 +628,8 @@ class VelocityDetector(Detector[_VelocityState]):
             _ewma_moments(state, old_value, _alpha(self.half_life))
         z = (value - state.mean) / np.sqrt(state.var + self.min_std**2)
         decision = (z >= self.min_z) & (state.counts.sum >= self.min_videos) & (state.seen > self.warmup)
-        return Step(z, decision, {"gained": gained, "share": share, "baseline": np.exp2(state.mean)})
+        evidence = {"gained": gained, "share": share, "baseline": np.exp2(state.mean)}
+        return Step(_warm(z, state.seen, self.warmup), decision, evidence)
 
 
 # --------------------------------------------------------------------------------------------------------

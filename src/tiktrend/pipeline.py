@@ -99,6 +99,7 @@ def ingest_file(
     region: str | None = None,
     category: str | None = None,
     columns: Mapping[str, str] | None = None,
+    observed_at: datetime | None = None,
     report: IngestReport | None = None,
     progress: Progress | None = None,
 ) -> IngestReport:
@@ -107,9 +108,11 @@ def ingest_file(
     fmt = fmt or ("csv" if columns else detect_format(path))
     batch_id = batch_id_for(file_digest(path), fmt, columns)
     source = source or fmt
-    # Records without an observation time get the file's modification time, remembered with the batch so
-    # that ingesting the same content again (even from a copy with a new mtime) gives the same rows.
-    fallback = datetime.fromtimestamp(int(path.stat().st_mtime), tz=UTC).isoformat()
+    # Records without an observation time get ``observed_at`` (a live reply's fetch time) or else the file's
+    # modification time, remembered with the batch so that ingesting the same content again (even from a
+    # copy with a new mtime) gives the same rows.
+    seen = observed_at or datetime.fromtimestamp(int(path.stat().st_mtime), tz=UTC)
+    fallback = seen.astimezone(UTC).isoformat()
     defaults = {
         "fallback_observed_at": fallback,
         "default_region": region,
@@ -126,6 +129,42 @@ def ingest_file(
     try:
         records = read_records(path, fmt, columns)
         _load_records(records, fmt, source, batch_id, context, store, settings, report, progress, raw_writer.write)
+    except BaseException:
+        raw_writer.abort()
+        raise
+    raw_writer.commit()
+    report.inputs += 1
+    report.batch_ids.append(batch_id)
+    if raw_writer.skip:
+        report.batches_replayed += 1
+    else:
+        report.batches_new += 1
+    return report
+
+
+def ingest_records(
+    records: list[RawRecord],
+    store: Store,
+    settings: Settings,
+    *,
+    batch_id: str,
+    fmt: str,
+    source: str,
+    origin: Path,
+    observed_at: datetime,
+    region: str | None = None,
+    report: IngestReport | None = None,
+) -> IngestReport:
+    """Load records that came from a live reply (``origin``, kept in the raw zone) as one raw-zone batch."""
+    report = report or IngestReport()
+    defaults = {"fallback_observed_at": observed_at.astimezone(UTC).isoformat(), "default_region": region}
+    raw_writer = RawZone(settings.raw_dir).writer(batch_id, source, fmt, origin, defaults)
+    context = ImportContext(
+        fallback_observed_at=datetime.fromisoformat(raw_writer.meta.fallback_observed_at),
+        default_region=region,
+    )
+    try:
+        _load_records(records, fmt, source, batch_id, context, store, settings, report, None, raw_writer.write)
     except BaseException:
         raw_writer.abort()
         raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,31 @@ class Settings(BaseSettings):
     merge_threshold: float = Field(default=0.9, gt=0, le=1, description="Cosine similarity that merges two keywords.")
     whisper_model_dir: Path | None = Field(default=None, description="Local faster-whisper model; speech-to-text off.")
     spark_master: str = Field(default="local[*]", description="Spark master URL for `tiktrend extract --engine spark`.")
+    # Collection (collect/, `tiktrend collect`): where the live sources are, and the credentials they need.
+    # Secrets have no default: a source whose credentials are missing says which variable to set.
+    tiktok_web_url: str = Field(default="https://www.tiktok.com", description="The TikTok web app (web source).")
+    tiktok_ms_token: SecretStr | None = Field(
+        default=None, description="msToken cookie(s) of a logged-out browser session; several, comma separated."
+    )
+    tiktok_cookies: SecretStr | None = Field(default=None, description="A browser session's Cookie header (web).")
+    tiktok_user_agent: str | None = Field(default=None, description="User agent of the web source (default: Chrome).")
+    chromium_path: Path | None = Field(
+        default=None, description="Chromium for the web source's browser session (default: chromium on the PATH)."
+    )
+    research_api_url: str = Field(default="https://open.tiktokapis.com", description="The TikTok Research API.")
+    research_client_key: SecretStr | None = Field(default=None, description="Research API client key.")
+    research_client_secret: SecretStr | None = Field(default=None, description="Research API client secret.")
+    research_daily_requests: int = Field(default=1_000, ge=1, description="Research API requests allowed a day.")
+    research_daily_records: int = Field(default=100_000, ge=1, description="Research API records allowed a day.")
+    creative_center_url: str = Field(default="https://ads.tiktok.com", description="TikTok Creative Center.")
+    creative_center_headers: SecretStr | None = Field(
+        default=None,
+        description="Headers a Creative Center browser session sends (JSON object: anonymous-user-id, user-sign...).",
+    )
+    collect_attempts: int = Field(default=5, ge=1, description="Attempts per request before a region gives up.")
+    collect_backoff_s: float = Field(default=2.0, ge=0, description="Base of the exponential backoff (jittered).")
+    collect_backoff_cap_s: float = Field(default=120.0, ge=0, description="Longest wait between two attempts.")
+    collect_pause_s: float = Field(default=1.0, ge=0, description="Pause between two requests (politeness).")
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
@@ -45,3 +70,7 @@ class Settings(BaseSettings):
     @property
     def sim_dir(self) -> Path:
         return self.data_dir / "sim"
+
+    @property
+    def collect_dir(self) -> Path:
+        return self.data_dir / "collect"

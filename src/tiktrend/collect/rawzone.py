@@ -125,6 +125,41 @@ class RawZone:
         """Every stored batch file, oldest partition first."""
         return sorted(self.root.glob("source=*/date=*/batch-*.jsonl.gz"))
 
+    def keep_reply(self, source: str, body: bytes, fetched_at: datetime, meta: dict[str, Any]) -> Path:
+        """Store a live source's reply exactly as received (gzip), with ``meta`` beside it; returns its path.
+
+        Replies are named by the hash of their bytes, so the same reply kept twice is one file. A reply is kept
+        whatever it holds (a captcha page, a 429): the zone shows what the source answered, not what we made of it.
+        """
+        target = self.reply_path(source, body, fetched_at)
+        if target.exists():
+            return target
+        folder = target.parent
+        digest = target.name.removeprefix("page-").removesuffix(".json.gz")
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with gzip.GzipFile(tmp, "wb", compresslevel=5, mtime=0) as handle:
+            handle.write(body)
+        info = {"source": source, "fetched_at": fetched_at.isoformat(), "bytes": len(body), **meta}
+        target.with_name(f"page-{digest}.meta.json").write_text(json.dumps(info, indent=1, default=str), "utf-8")
+        tmp.replace(target)
+        return target
+
+    def reply_path(self, source: str, body: bytes, fetched_at: datetime) -> Path:
+        """Where ``keep_reply`` puts a reply (known before it is written)."""
+        digest = hashlib.sha256(body).hexdigest()[:24]
+        return self.root / f"source={source}" / f"date={fetched_at.astimezone(UTC):%Y-%m-%d}" / f"page-{digest}.json.gz"
+
+    @staticmethod
+    def reply_meta(path: Path) -> dict[str, Any]:
+        """The metadata kept beside a reply."""
+        meta: dict[str, Any] = json.loads(path.with_name(path.name.replace(".json.gz", ".meta.json")).read_text())
+        return meta
+
+    def replies(self, source: str | None = None) -> list[Path]:
+        """Every kept reply of a live source (all sources when None), oldest partition first."""
+        return sorted(self.root.glob(f"source={source or '*'}/date=*/page-*.json.gz"))
+
     @staticmethod
     def meta(batch_path: Path) -> BatchMeta:
         """The metadata written beside a batch file."""

@@ -75,6 +75,14 @@ def research_items(record: Mapping[str, Any]) -> tuple[object, dict[str, Any]] |
     return data["videos"], {}
 
 
+# How to find the items of a reply, by format.
+REPLY_ITEMS: Final[Mapping[str, Callable[[Mapping[str, Any]], tuple[object, dict[str, Any]] | None]]] = {
+    "web": web_items,
+    "aweme": aweme_items,
+    "research": research_items,
+}
+
+
 def _reply_meta(reply: Mapping[str, Any]) -> dict[str, Any]:
     now = _server_time(reply)
     return {"observed_at": now} if now else {}

@@ -1,0 +1,331 @@
+"""A collection run of a live video source: regions, pages, retries, the raw zone, the store, the checkpoint.
+
+For each region, pages are requested until ``count`` distinct videos were collected, the source says it has
+no more, or the feed keeps repeating itself. Every reply is kept in the raw zone before it is parsed; the items
+of a page that this run has not seen yet are loaded as one raw-zone batch; repeats are counted and left out
+(the reply keeps them). See :mod:`tiktrend.collect.checkpoint` for how a stopped run resumes.
+
+    summary = collect_videos(WebTrending(transport, config), ["US", "DE"], 500, store, settings)
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tiktrend.collect.checkpoint import Checkpoint, CheckpointFile, PendingPage, RegionState
+from tiktrend.collect.rawzone import RawZone
+from tiktrend.collect.readers import RawRecord, json_kind
+from tiktrend.collect.shapes import REPLY_ITEMS
+from tiktrend.collect.sources.base import FATAL, Failure, FetchError, Page, Reply, VideoSource
+from tiktrend.collect.sources.http import RetryPolicy, with_retries
+from tiktrend.pipeline import IngestReport, ingest_records
+from tiktrend.settings import Settings
+from tiktrend.store import Store
+
+Progress = Callable[[str, int, int], None]  # region, videos collected, target
+
+# What a person can do about a failure that stopped the run.
+ADVICE: Mapping[str, str] = {
+    Failure.CAPTCHA: "TikTok asks for a verification: use the browser session (--session) or wait, then run again",
+    Failure.TOKEN_EXPIRED: "the token expired: set a fresh TIKTREND_TIKTOK_MS_TOKEN (or the API credentials) "
+    "and run the same command again to resume",
+    Failure.QUOTA: "the daily Research API quota is used up: run the same command again after 00:00 UTC to resume",
+    Failure.FORBIDDEN: "the source refused the credentials: check the tokens, cookies or API keys in the settings",
+    Failure.BAD_REQUEST: "the source refused the query itself: check the regions, dates and terms",
+}
+
+
+@dataclass
+class CollectSummary:
+    """What a run did, over all its resumptions: fetched, new, updated, quarantined, failed requests by reason."""
+
+    source: str
+    checkpoint: Path
+    resumed: bool
+    finished: bool
+    regions: dict[str, dict[str, Any]]
+    totals: dict[str, int]
+    failures: dict[str, int]
+    stopped: str | None = None  # the failure that stopped the whole run
+    advice: str | None = None
+    ingest: IngestReport = field(default_factory=IngestReport)
+
+
+def collect_videos(
+    source: VideoSource,
+    regions: Sequence[str],
+    count: int,
+    store: Store,
+    settings: Settings,
+    *,
+    policy: RetryPolicy | None = None,
+    checkpoint: CheckpointFile | None = None,
+    fresh: bool = False,
+    progress: Progress | None = None,
+    max_stale_pages: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CollectSummary:
+    """Collect ``count`` distinct videos per region from ``source``, resuming the run's checkpoint if any."""
+    policy = policy or RetryPolicy()
+    params = {"regions": list(regions), "count": count}
+    checkpoint = checkpoint or CheckpointFile(settings.data_dir / "collect", source.name, params)
+    run = _Run(source, store, settings, policy, checkpoint, sleep)
+    state = run.start(fresh)
+    for region in regions:
+        if run.stopped is not None:
+            break
+        run.collect_region(region, state.region(region), count, max_stale_pages, progress)
+    state.finished = run.stopped is None and all(state.region(r).done for r in regions)
+    checkpoint.save(state)
+    return run.summary(regions)
+
+
+class _Run:
+    """One execution of a run (a first start or a resumption)."""
+
+    def __init__(
+        self,
+        source: VideoSource,
+        store: Store,
+        settings: Settings,
+        policy: RetryPolicy,
+        checkpoint: CheckpointFile,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.settings = settings
+        self.policy = policy
+        self.file = checkpoint
+        self.sleep = sleep
+        self.zone = RawZone(settings.raw_dir)
+        self.report = IngestReport()
+        self.stopped: Failure | None = None
+        self.state: Checkpoint | None = None
+        self._requested = False
+
+    def start(self, fresh: bool) -> Checkpoint:
+        state = self.state = self.file.open(fresh=fresh)
+        for region in state.regions.values():
+            region.stopped = None  # a resumption tries again what stopped early last time
+        for page in list(state.pending):  # finished before anything new is asked for
+            self._settle(page)
+        self.file.save(state)
+        return state
+
+    def collect_region(
+        self, region: str, state: RegionState, count: int, max_stale: int, progress: Progress | None
+    ) -> None:
+        if progress is not None:
+            progress(region, len(state.seen), count)
+        while not state.done and state.stopped is None and self.stopped is None:
+            if len(state.seen) >= count:
+                state.done = True
+                break
+            try:
+                pending, page = self._fetch(region, state.cursor)
+            except FetchError as exc:
+                self._failed(state, exc, max_stale)
+            else:
+                self._sort(pending, page)
+                self._load(pending)
+            assert self.state is not None
+            self.file.save(self.state)
+            if progress is not None:
+                progress(region, len(state.seen), count)
+
+    def _fetch(self, region: str, cursor: Mapping[str, Any]) -> tuple[PendingPage, Page]:
+        """One page, retried as the policy allows; every reply is kept, and written ahead as pending first."""
+        assert self.state is not None
+        state = self.state
+
+        def attempt() -> tuple[PendingPage, Page]:
+            if self._requested and self.policy.pause_s > 0:
+                self.sleep(self.policy.pause_s)  # politeness between requests
+            self._requested = True
+            reply = self.source.request(region, cursor)
+            state.totals["requests"] += 1
+            path = self.zone.reply_path(self.source.name, reply.body, reply.fetched_at)
+            pending = PendingPage(region, str(path), reply.fetched_at.isoformat(), reply.status, dict(cursor))
+            state.pending.append(pending)
+            self.file.save(state)
+            meta = {"region": region, "url": reply.url, "status": reply.status, "cursor": dict(cursor)}
+            self.zone.keep_reply(self.source.name, reply.body, reply.fetched_at, meta)
+            try:
+                return pending, self.source.parse(reply, region, cursor)
+            except FetchError:
+                state.pending.remove(pending)  # a failed reply: kept in the raw zone, nothing to load
+                self.file.save(state)
+                raise
+
+        def failed(error: FetchError) -> None:
+            state.count_failure(error.failure.value)
+
+        return with_retries(attempt, self.policy, on_failure=failed, recover=self.source.recover, sleep=self.sleep)
+
+    def _failed(self, state: RegionState, error: FetchError, max_stale: int) -> None:
+        if error.failure in FATAL:
+            self.stopped = error.failure
+            state.stopped = error.failure.value
+        elif error.failure is Failure.EMPTY_PAGE:
+            state.stale_pages += 1
+            if state.stale_pages >= max_stale:
+                state.stopped = error.failure.value
+            else:  # an empty feed often fills again after a while: wait longer each time
+                self.sleep(min(self.policy.cap_s, self.policy.base_s * 2**state.stale_pages))
+        else:
+            state.stopped = error.failure.value  # retries exhausted: the next region may fare better
+
+    def _sort(self, pending: PendingPage, page: Page) -> None:
+        """Decide which items of a parsed page are new to this run, and write that ahead."""
+        assert self.state is not None
+        seen = set(self.state.region(pending.region).seen)
+        pending.positions, pending.ids, pending.repeats = [], [], 0
+        for position, item in enumerate(page.items):
+            video_id = self.source.item_id(item) if isinstance(item, dict) else None
+            if video_id is not None and video_id in seen:
+                pending.repeats += 1
+                continue
+            pending.positions.append(position)
+            if video_id is not None:
+                seen.add(video_id)
+                pending.ids.append(video_id)
+        pending.cursor, pending.has_more = dict(page.cursor), page.has_more
+        self.file.save(self.state)  # a stop from here on loads exactly these items on resume
+
+    def _settle(self, pending: PendingPage) -> None:
+        """Finish a reply that a stopped run left pending."""
+        assert self.state is not None
+        path = Path(pending.reply)
+        if pending.positions is None:
+            if not path.exists():
+                self.state.pending.remove(pending)  # stopped before the reply was kept: it was never fetched
+                return
+            with gzip.open(path, "rb") as handle:
+                body = handle.read()
+            reply = Reply(pending.status, {}, body, "", datetime.fromisoformat(pending.fetched_at))
+            try:
+                page = self.source.parse(reply, pending.region, pending.request_cursor)
+            except FetchError as exc:
+                self.state.count_failure(exc.failure.value)
+                self.state.pending.remove(pending)
+                return
+            self._sort(pending, page)
+        self._load(pending)
+
+    def _load(self, page: PendingPage) -> None:
+        """Load a parsed page's new items and move it into its region's state."""
+        assert self.state is not None and page.positions is not None
+        state = self.state
+        region = state.region(page.region)
+        positions = page.positions
+        records = _records(Path(page.reply), positions, page.region, page.fetched_at, self.source.fmt)
+        report = IngestReport()
+        if records:
+            ingest_records(
+                records,
+                self.store,
+                self.settings,
+                batch_id=_batch_id(self.source.name, Path(page.reply), page.region, positions),
+                fmt=self.source.fmt,
+                source=self.source.name,
+                origin=Path(page.reply),
+                observed_at=datetime.fromisoformat(page.fetched_at),
+                region=page.region,
+                report=report,
+            )
+        _merge(self.report, report)
+        known = set(region.seen)
+        region.seen.extend(i for i in page.ids if i not in known)
+        region.cursor = page.cursor
+        region.pages += 1
+        region.stale_pages = 0 if page.ids else region.stale_pages + 1
+        region.done = region.done or not page.has_more
+        totals = state.totals
+        totals["pages"] += 1
+        totals["items"] += len(positions) + page.repeats
+        totals["repeats"] += page.repeats
+        for key, value in (
+            ("new", report.videos_new),
+            ("updated", report.videos_updated),
+            ("quarantined", report.quarantined),
+            ("accepted", report.accepted),
+        ):
+            totals[key] += value
+        state.pending.remove(page)
+        self.file.save(state)
+
+    def summary(self, regions: Sequence[str]) -> CollectSummary:
+        assert self.state is not None
+        state = self.state
+        return CollectSummary(
+            source=self.source.name,
+            checkpoint=self.file.path,
+            resumed=state.resumptions > 0,
+            finished=state.finished,
+            regions={
+                r: {
+                    "videos": len(state.region(r).seen),
+                    "pages": state.region(r).pages,
+                    "done": state.region(r).done,
+                    "stopped": state.region(r).stopped,
+                }
+                for r in regions
+            },
+            totals=dict(state.totals),
+            failures=dict(state.failures),
+            stopped=self.stopped,
+            advice=ADVICE.get(self.stopped) if self.stopped else None,
+            ingest=self.report,
+        )
+
+
+def _records(reply: Path, positions: list[int], region: str, fetched_at: str, fmt: str) -> list[RawRecord]:
+    """The items at ``positions`` of a kept reply, with where and when they were seen."""
+    with gzip.open(reply, "rb") as handle:
+        body = orjson.loads(handle.read())
+    found = REPLY_ITEMS[fmt](body)
+    items: list[Any] = found[0] if found is not None and isinstance(found[0], list) else []
+    meta = {"region": region, "observed_at": fetched_at, "reply": reply.name}
+    records = []
+    for p in positions:
+        item = items[p]
+        if isinstance(item, dict):
+            records.append(RawRecord(p, item, meta={**meta, "index": p}))
+        else:  # kept, so that it is quarantined with its reason rather than dropped
+            reason = f"not a JSON object: item {p} of the reply is {json_kind(item)}"
+            records.append(RawRecord(p, None, orjson.dumps(item).decode()[:2_000], reason))
+    return records
+
+
+def _batch_id(source: str, reply: Path, region: str, positions: list[int]) -> str:
+    text = f"{source}:{reply.name}:{region}:{','.join(map(str, positions))}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _merge(total: IngestReport, part: IngestReport) -> None:
+    for name in (
+        "inputs",
+        "read",
+        "accepted",
+        "quarantined",
+        "batches_new",
+        "batches_replayed",
+        "videos_new",
+        "videos_updated",
+        "stats_new",
+        "mentions_new",
+    ):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    for reason, n in part.reasons.items():
+        total.reasons[reason] = total.reasons.get(reason, 0) + n
+    total.batch_ids.extend(part.batch_ids)

@@ -89,7 +89,7 @@ def test_backtest_on_a_simulation_writes_the_three_reports(cli: Callable[..., tu
     args = ("backtest", "--simulate", "--hours", "60", "--rate", "120", "--trends", "4", "--seed", "5")
     code, out = cli(*args, "--out", str(out_dir))
     assert code == 0, out
-    assert "planted: 4 events" in out and "best by F1" in out
+    assert "planted: 4 events judged" in out and "best by F1" in out
     report = json.loads((out_dir / "backtest.json").read_text(encoding="utf-8"))
     assert [d["detector"] for d in report["truths"][0]["detectors"]] == [
         "threshold", "poisson", "zscore", "velocity", "ensemble"

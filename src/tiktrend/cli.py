@@ -6,6 +6,7 @@ import csv
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -325,6 +326,9 @@ def backtest(
     top_k: Annotated[int, typer.Option(help="Future labels: entering the top K by share of volume.")] = 20,
     horizon: Annotated[int, typer.Option(help="Future labels: within this many buckets.")] = 3,
     future: Annotated[bool, typer.Option(help="Stored history: use future-based labels.")] = True,
+    since: Annotated[
+        datetime | None, typer.Option(help="Stored history: judge only buckets from this day (held-out period).")
+    ] = None,
     detectors: Annotated[str, typer.Option(help="Comma-separated detectors to compare.")] = ",".join(DETECTORS),
     k: Annotated[int, typer.Option("--k", help="Length of the ranked lists for precision@k.")] = 20,
     out: Annotated[Path | None, typer.Option(help="Directory for backtest.md/.html/.json.")] = None,
@@ -364,6 +368,7 @@ def backtest(
                     future=labels_config,
                     truth_csv=truth,
                     k=k,
+                    since=since,
                 )
         paths = report.write_reports(result, out) if out is not None else {}
     if json_output:
@@ -385,7 +390,9 @@ def _print_backtest(result: Any, paths: dict[str, Path]) -> None:
     for line in report._preamble(result):
         console.print(line, highlight=False)
     for truth in result.truths:
-        table = Table(title=f"{truth.name}: {len(truth.events)} events", title_justify="left")
+        table = Table(
+            title=f"{truth.name}: {report.judged_events(result, truth.name)} events judged", title_justify="left"
+        )
         frame = report.metrics_table(result, truth.name)
         table.add_column("detector")
         for column in frame.columns:

@@ -101,6 +101,18 @@ def truth_cells(folded: KeywordScores, events: pd.DataFrame) -> Bools:
     return cells
 
 
+def judgeable(folded: KeywordScores, events: pd.DataFrame, evaluated: Bools) -> pd.DataFrame:
+    """The events whose window holds at least one evaluated bucket."""
+    known = folded.known_at.asi8[evaluated]
+    if not len(known) or events.empty:
+        return events.iloc[:0]
+    starts = np.array([_stamp(v) for v in events["window_start"]])
+    ends = np.array([_stamp(v) for v in events["window_end"]])
+    first_after = np.searchsorted(known, starts, side="left")
+    inside = (first_after < len(known)) & (known[np.minimum(first_after, len(known) - 1)] <= ends)
+    return events[inside]
+
+
 def alerts(decision: Bools, cooldown: int) -> Bools:
     """First flags after ``cooldown`` buckets without one (episode starts)."""
     flagged = decision.astype(np.int64)
@@ -122,7 +134,11 @@ def evaluate(
     step: pd.Timedelta = HOUR,
     is_generic: Callable[[str], bool] | None = None,
 ) -> Metrics:
-    """Every figure of one detector's folded scores against ``events``, over the ``evaluated`` buckets."""
+    """Every figure of one detector's folded scores against ``events``, over the ``evaluated`` buckets.
+
+    Only events whose window meets an evaluated bucket count: the others could not have been detected.
+    """
+    events = judgeable(folded, events, evaluated)
     truth = truth_cells(folded, events)
     decision = folded.decision & evaluated[:, None]
     metrics = Metrics(detector=name, k=k)
@@ -216,7 +232,7 @@ def roc_curve(positives: Floats, negatives: Floats) -> tuple[Floats, Floats]:
     """False- and true-positive rates at every threshold, from (0, 0) to (1, 1)."""
     if not len(positives) or not len(negatives):
         return np.array([0.0, 1.0]), np.array([0.0, 1.0])
-    values = np.r_[positives, negatives]
+    values = _finite(np.r_[positives, negatives])
     labels = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
     order = np.argsort(-values, kind="stable")
     values, labels = values[order], labels[order]
@@ -231,12 +247,18 @@ def auc(positives: Floats, negatives: Floats) -> float:
     """Probability that a positive outscores a negative (ties count half): the area under the ROC curve."""
     if not len(positives) or not len(negatives):
         return float("nan")
-    values = np.r_[positives, negatives]
-    finite = np.where(np.isfinite(values), values, np.nanmin(np.r_[values[np.isfinite(values)], 0.0]) - 1.0)
-    ranks = pd.Series(finite).rank(method="average").to_numpy()
+    ranks = pd.Series(_finite(np.r_[positives, negatives])).rank(method="average").to_numpy()
     rank_sum = ranks[: len(positives)].sum()
     u = rank_sum - len(positives) * (len(positives) + 1) / 2
     return float(u / (len(positives) * len(negatives)))
+
+
+def _finite(values: Floats) -> Floats:
+    """Unscored (-inf) values tie below every score."""
+    finite = values[np.isfinite(values)]
+    floor = (finite.min() if finite.size else 0.0) - 1.0
+    result: Floats = np.where(np.isfinite(values), values, floor)
+    return result
 
 
 def tpr_at_fpr(fpr: Floats, tpr: Floats, level: float) -> float:

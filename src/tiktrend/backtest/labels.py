@@ -75,12 +75,14 @@ def future_events(
     rank_window: int = 3,
     memory: int = 7,
     grace: int = 1,
+    min_videos: int = 5,
 ) -> pd.DataFrame:
     """Keywords entering the top ``k`` by share of volume, with the ``horizon`` before entry as their window.
 
     An entry at bucket ``e`` needs ``memory`` buckets of history in which the key was never in the top k,
-    so a keyword that is always popular never counts as starting to trend. Bucket counts are in the
-    series' grain; windows are returned as times (the end of each bucket, when it was known).
+    so a keyword that is always popular never counts as starting to trend, and ``min_videos`` videos over
+    the ranking window, so that in a thin bucket three videos do not make a trend. Bucket counts are in
+    the series' grain; windows are returned as times (the end of each bucket, when it was known).
     """
     for label, value in {"k": k, "horizon": horizon, "rank_window": rank_window, "memory": memory}.items():
         if value < 1:
@@ -88,7 +90,7 @@ def future_events(
     member = top_k_membership(series, k=k, rank_window=rank_window)
     before = _trailing_sum(member.astype(np.float64), memory)
     shifted = np.vstack([np.zeros((1, series.n_keys)), before[:-1]])
-    entered = member & (shifted == 0)
+    entered = member & (shifted == 0) & (_trailing_sum(series.videos, rank_window) >= min_videos)
     entered[: memory + rank_window - 1] = False  # not enough history to know it was absent
     t, key = np.nonzero(entered)
     step = series.step

@@ -39,6 +39,7 @@ def to_dict(result: BacktestResult) -> dict[str, Any]:
             {
                 "name": truth.name,
                 "events": len(truth.events),
+                "events_judged": judged_events(result, truth.name),
                 "note": truth.note,
                 "best_by_f1": result.best(truth.name) if result.metrics[truth.name] else None,
                 "detectors": [_metrics_dict(m) for m in result.metrics[truth.name]],
@@ -71,7 +72,7 @@ def to_markdown(result: BacktestResult) -> str:
     """Tables a person reads: one per ground truth, one row per detector."""
     lines = [f"# {result.title}", "", *_preamble(result), ""]
     for truth in result.truths:
-        lines += [f"## Ground truth: {truth.name} ({len(truth.events)} events)", ""]
+        lines += [f"## Ground truth: {truth.name} ({judged_events(result, truth.name)} events judged)", ""]
         if truth.note:
             lines += [truth.note, ""]
         lines += [_markdown_table(metrics_table(result, truth.name)), ""]
@@ -85,6 +86,12 @@ def to_markdown(result: BacktestResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def judged_events(result: BacktestResult, truth: str) -> int:
+    """Events whose window meets a judged bucket (the denominator of recall)."""
+    metrics = result.metrics[truth]
+    return metrics[0].events if metrics else 0
+
+
 def metrics_table(result: BacktestResult, truth: str) -> pd.DataFrame:
     """The figures of one ground truth with readable column names."""
     table = result.table(truth)[list(COLUMNS)].rename(columns=COLUMNS)
@@ -95,7 +102,9 @@ def to_html(result: BacktestResult) -> str:
     """A standalone HTML page: the tables and, per ground truth, ROC curves and lead times."""
     body = [f"<h1>{html.escape(result.title)}</h1>", "<p>" + "<br>".join(map(html.escape, _preamble(result))) + "</p>"]
     for truth in result.truths:
-        body.append(f"<h2>Ground truth: {html.escape(truth.name)} ({len(truth.events)} events)</h2>")
+        body.append(
+            f"<h2>Ground truth: {html.escape(truth.name)} ({judged_events(result, truth.name)} events judged)</h2>"
+        )
         if truth.note:
             body.append(f"<p>{html.escape(truth.note)}</p>")
         body.append(metrics_table(result, truth.name).to_html(float_format=_fmt, na_rep="-", border=0))

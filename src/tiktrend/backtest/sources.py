@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tiktrend.backtest.labels import future_events, listed_events, planted_events
@@ -21,7 +23,7 @@ from tiktrend.pipeline import ingest, load_series, rollup
 from tiktrend.settings import Settings
 from tiktrend.store import Store
 from tiktrend.trends.detectors import Detector, default_detectors
-from tiktrend.trends.series import STEPS
+from tiktrend.trends.series import STEPS, Series
 
 # Alert cooldown per grain: a keyword flagged again within a day (hourly) or three days (daily) is the same alert.
 COOLDOWN = {"hour": 24, "day": 3}
@@ -36,6 +38,7 @@ class FutureLabels:
     rank_window: int = 3
     memory: int = 7
     grace: int = 1
+    min_videos: int = 5
 
 
 def simulation_backtest(
@@ -86,10 +89,17 @@ def store_backtest(
     future: FutureLabels | None = FutureLabels(),
     truth_csv: Path | None = None,
     k: int = 20,
+    since: datetime | None = None,
     title: str = "Backtest on stored history",
 ) -> BacktestResult:
-    """Backtest on what a store holds: future-based labels, planted truth from a CSV, Creative Center lists."""
+    """Backtest on what a store holds: future-based labels, planted truth from a CSV, Creative Center lists.
+
+    With ``since``, only buckets from that day on are judged (the replay still starts at the beginning, so
+    the detectors' baselines are warm): parameters chosen on the history before it are then tested on data
+    they never saw.
+    """
     series = load_series(store, grain=grain, region=region)
+    judged = _judged_from(series, since)
     step = STEPS[grain]
     truths: list[Truth] = []
     notes: list[str] = []
@@ -101,19 +111,20 @@ def store_backtest(
             rank_window=future.rank_window,
             memory=future.memory,
             grace=future.grace,
+            min_videos=future.min_videos,
         )
-        evaluated = evaluated_buckets(
-            series, skip_first=future.memory + future.rank_window - 1, skip_last=future.horizon
-        )
+        skip = future.memory + future.rank_window - 1
+        evaluated = evaluated_buckets(series, skip_first=skip, skip_last=future.horizon) & judged
         note = (
             f"A keyword enters the top {future.k} of its slice by share of videos (over {future.rank_window} "
             f"{grain}s), after {future.memory} {grain}s outside it; a flag is right in the {future.horizon} {grain}s "
-            f"before the entry (or {future.grace} after). Flags in the last {future.horizon} {grain}s are not judged."
+            f"before the entry (or {future.grace} after), with at least {future.min_videos} videos. Flags in the last "
+            f"{future.horizon} {grain}s are not judged."
         )
         truths.append(Truth("future", events, evaluated, note))
     if truth_csv is not None:
         truth = pd.read_csv(truth_csv)
-        truths.append(Truth("planted", planted_events(truth, grace=24 * step), evaluated_buckets(series)))
+        truths.append(Truth("planted", planted_events(truth, grace=24 * step), evaluated_buckets(series) & judged))
     lists = _creative_center_lists(store)
     if lists is None:
         notes.append("No Creative Center lists in this store: that ground truth was skipped.")
@@ -121,7 +132,8 @@ def store_backtest(
         notes.append("The Creative Center table holds no list for this period: that ground truth was skipped.")
     else:
         events = listed_events(lists, horizon=7 * pd.Timedelta(days=1), grace=step)
-        truths.append(Truth("creative_center", events, evaluated_buckets(series), "First listing on Creative Center."))
+        note = "First listing on Creative Center; a flag in the 7 days before is right."
+        truths.append(Truth("creative_center", events, evaluated_buckets(series) & judged, note))
     if not truths:
         raise ValueError("no ground truth to compare with: give --truth, or keep the future-based labels")
     result = run_backtest(
@@ -132,11 +144,20 @@ def store_backtest(
         k=k,
         cooldown=COOLDOWN[grain],
         is_generic=is_generic,
-        settings={"source": "store", "region": region or "all"},
+        settings={"source": "store", "region": region or "all", "judged_from": str(since.date()) if since else "start"},
         clock=time.perf_counter,
     )
     result.notes += notes
     return result
+
+
+def _judged_from(series: Series, since: datetime | None) -> np.ndarray:
+    """Buckets whose end is after ``since`` (all of them without it)."""
+    if since is None:
+        return np.ones(series.n_buckets, dtype=bool)
+    stamp = pd.Timestamp(since)
+    stamp = stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+    return np.asarray(series.buckets >= stamp)
 
 
 def _creative_center_lists(store: Store) -> pd.DataFrame | None:

@@ -703,10 +703,12 @@ _GRAIN_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     # The constructors' defaults are the hourly ones (chosen on simulator seeds 1-3, see docs/detection.md).
     "hour": {"threshold": {"window": 24}, "poisson": {}, "zscore": {}, "velocity": {}},
     "day": {
+        # Chosen on the Vietnamese sample before 2025-04-28 and judged after 2025-05-01 (docs/detection.md).
         "threshold": {"window": 1},
-        "poisson": {"window": 1, "half_life": 7.0, "correction": "volume", "period": 7, "warmup": 3},
-        "zscore": {"window": 1, "half_life": 7.0, "warmup": 3},
+        "poisson": {"window": 2, "half_life": 7.0, "correction": "volume", "min_z": 2.0, "min_ratio": 3.0, "warmup": 3},
+        "zscore": {"window": 3, "half_life": 7.0, "min_z": 4.0, "min_videos": 3, "min_expected": 1.0, "warmup": 3},
         "velocity": {"window": 1, "half_life": 7.0, "warmup": 3},
+        "ensemble": {"min_votes": 1},
     },
 }
 
@@ -719,7 +721,7 @@ def make_detector(name: str, grain: str = "hour", **overrides: Any) -> Detector[
         raise ValueError(f"grain must be one of {', '.join(_GRAIN_DEFAULTS)}, not {grain!r}")
     if name == "ensemble":
         members = overrides.pop("members", None) or [make_detector(n, grain) for n in ("poisson", "zscore")]
-        return EnsembleDetector(members=members, **overrides)
+        return EnsembleDetector(members=members, **{**_GRAIN_DEFAULTS[grain].get("ensemble", {}), **overrides})
     return DETECTORS[name](**{**_GRAIN_DEFAULTS[grain][name], **overrides})
 
 

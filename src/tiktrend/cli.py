@@ -16,11 +16,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tiktrend.cli_db import db_app
 from tiktrend.collect.formats import FORMATS, FormatError
 from tiktrend.models import MODALITIES
 from tiktrend.pipeline import IngestReport, RunSummary, ingest, replay, rollup, run_pipeline
 from tiktrend.settings import Settings
 from tiktrend.store import ALL, Store, StoreError, open_store
+from tiktrend.store.pg_options import options_from_settings
 from tiktrend.trends.detectors import DETECTORS, ThresholdDetector, make_detector
 from tiktrend.trends.windows import WINDOWS
 
@@ -29,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(db_app, name="db")
 console = Console()
 if not console.is_terminal:
     # Piped output (logs, CI) defaults to 80 columns, which truncates the ranking; logs can be wider.
@@ -38,7 +41,7 @@ errors = Console(stderr=True)
 
 @contextmanager
 def _opened_store(settings: Settings) -> Iterator[Store]:
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, postgres=options_from_settings(settings))
     try:
         yield store
     finally:

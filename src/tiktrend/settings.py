@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,20 @@ class Settings(BaseSettings):
         description="duckdb:///path/file.duckdb (default: <data_dir>/tiktrend.duckdb) or postgresql://...",
     )
     chunk_size: int = Field(default=20_000, ge=1, description="Records normalized and loaded per batch chunk.")
+    # The PostgreSQL backend (postgresql:// URLs); docs/storage.md explains each.
+    pg_pool_size: int = Field(default=4, ge=1, description="Connections the PostgreSQL pool keeps at most.")
+    pg_connect_timeout_s: int = Field(default=10, ge=1, description="Seconds to wait for a PostgreSQL connection.")
+    pg_retries: int = Field(default=4, ge=1, description="Attempts of a transaction that failed transiently.")
+    pg_auto_upgrade: bool = Field(default=True, description="Apply missing schema migrations when a store opens.")
+    pg_timescale: Literal["auto", "on", "off"] = Field(
+        default="auto", description="TimescaleDB for a new schema: when the server has it (auto), required, or never."
+    )
+    pg_partition_months_ahead: int = Field(default=2, ge=0, description="Monthly partitions created ahead of time.")
+    pg_chunk_days: int = Field(default=7, ge=1, description="TimescaleDB chunk interval of the hypertables.")
+    pg_compress_after_days: int | None = Field(default=30, ge=1, description="TimescaleDB: compress older chunks.")
+    pg_retention_days: int | None = Field(default=None, ge=1, description="Drop raw mentions/stats older than this.")
+    pg_refresh_every_minutes: int = Field(default=30, ge=1, description="TimescaleDB continuous aggregate refresh.")
+    pg_refresh_lookback_days: int = Field(default=3, ge=1, description="How far back each aggregate refresh looks.")
     max_caption_chars: int = Field(default=10_000, ge=1, description="Longer captions are quarantined as oversized.")
     # Extraction (extract/): optional heavy models, all local, none downloaded at run time.
     embed_model_path: Path | None = Field(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from tiktrend.store.base import ALL, DATA_TABLES, GRAINS, TABLES, LoadResult, Store, StoreError
 
 if TYPE_CHECKING:
-    from tiktrend.store.pg_connect import PostgresOptions
+    from tiktrend.store.pg_options import PostgresOptions
 
 __all__ = ["ALL", "DATA_TABLES", "GRAINS", "TABLES", "LoadResult", "Store", "StoreError", "open_store"]
 

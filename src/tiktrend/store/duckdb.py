@@ -13,7 +13,7 @@ import pandas as pd
 from tiktrend.models import COUNTERS
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
-from tiktrend.store.schema import DDL, KEYS
+from tiktrend.store.schema import COLLECT_DDL, DDL, KEYS
 
 _STATIC_COLUMNS = STATIC_COLUMNS
 _VIDEO_TABLE_COLUMNS = VIDEO_TABLE_COLUMNS
@@ -73,6 +73,58 @@ _FOLLOW_VIDEOS = """
     WHERE m.video_id = v.video_id AND v.video_id IN (SELECT video_id FROM batch_videos)
       AND (m.posted_at <> v.posted_at OR m.region <> v.region OR m.category <> v.category)
 """
+
+# What the stored video looked like before this load: its mentions' attributes follow the earliest observation.
+_BATCH_FIRST = """
+    CREATE OR REPLACE TEMP TABLE batch_first AS
+    SELECT b.video_id, b.first_seen AS batch_first_seen, v.first_seen AS old_first_seen
+    FROM batch_videos b JOIN videos v USING (video_id)
+"""
+
+# A mention's spelling and weight come from the video's earliest observation (on a tie: the larger weight,
+# then the smaller spelling), so the order loads arrive in never shows.
+_MENTION_ATTRIBUTES = """
+    UPDATE keyword_mentions m SET display = s.display, weight = s.weight, is_generic = s.is_generic
+    FROM batch_mentions s JOIN batch_first f USING (video_id)
+    WHERE m.video_id = s.video_id AND m.keyword = s.keyword AND m.modality = s.modality
+      AND (f.batch_first_seen < f.old_first_seen OR (f.batch_first_seen = f.old_first_seen
+           AND (s.weight > m.weight OR (s.weight = m.weight AND s.display < m.display))))
+"""
+
+# Every region a video was seen in, with the first and last time (videos keeps only the earliest region).
+_UPSERT_REGIONS = """
+    INSERT INTO video_regions SELECT video_id, region, first_seen, last_seen FROM batch_regions
+    ON CONFLICT (video_id, region) DO UPDATE SET
+        first_seen = least(video_regions.first_seen, excluded.first_seen),
+        last_seen = greatest(video_regions.last_seen, excluded.last_seen)
+"""
+
+EXTERNAL_TREND_COLUMNS = (
+    "source",
+    "kind",
+    "region",
+    "period_days",
+    "industry",
+    "list_date",
+    "keyword",
+    "name",
+    "item_id",
+    "rank",
+    "rank_diff",
+    "is_new",
+    "posts",
+    "views",
+    "trend",
+    "listed_at",
+)
+
+
+def region_sightings(observations: pd.DataFrame) -> pd.DataFrame:
+    """(video_id, region, first_seen, last_seen) of a batch of observations."""
+    seen = observations[["video_id", "region"]].assign(observed_at=utc_naive(observations["observed_at"]))
+    grouped = seen.groupby(["video_id", "region"])["observed_at"]
+    return pd.DataFrame({"first_seen": grouped.min(), "last_seen": grouped.max()}).reset_index()
+
 
 _ENQUEUE = """
     INSERT INTO rollup_queue
@@ -213,7 +265,7 @@ class DuckDBStore:
                 "Check that the directory is writable and that no other tiktrend process holds the file "
                 "(set TIKTREND_DATABASE_URL to use another file)."
             ) from exc
-        for statement in DDL:
+        for statement in (*DDL, *COLLECT_DDL):
             self.con.execute(statement)
 
     def close(self) -> None:
@@ -236,6 +288,7 @@ class DuckDBStore:
         con.register("batch_videos", batch_videos)
         con.register("batch_stats", batch_stats)
         con.register("batch_mentions", batch_mentions)
+        con.register("batch_regions", region_sightings(videos))
         try:
             con.begin()
             before = self._counts(("videos", "video_stats", "keyword_mentions"))
@@ -244,8 +297,11 @@ class DuckDBStore:
                 "WHERE b.last_seen > v.last_seen OR b.first_seen < v.first_seen"
             )
             con.execute(_ENQUEUE)  # buckets the videos sat in before this load
+            con.execute(_BATCH_FIRST)
             con.execute(_UPSERT_VIDEOS)
             con.execute(_UPSERT_STATS)
+            con.execute(_UPSERT_REGIONS)
+            con.execute(_MENTION_ATTRIBUTES)
             con.execute(_UPSERT_MENTIONS)
             con.execute(_FOLLOW_VIDEOS)
             con.execute(_ENQUEUE)  # and the ones they sit in now
@@ -255,7 +311,7 @@ class DuckDBStore:
             con.rollback()
             raise
         finally:
-            for name in ("batch_videos", "batch_stats", "batch_mentions"):
+            for name in ("batch_videos", "batch_stats", "batch_mentions", "batch_regions"):
                 con.unregister(name)
         return LoadResult(
             videos_new=after["videos"] - before["videos"],
@@ -263,6 +319,39 @@ class DuckDBStore:
             stats_new=after["video_stats"] - before["video_stats"],
             mentions_new=after["keyword_mentions"] - before["keyword_mentions"],
         )
+
+    # ---- collection: external trend lists ----------------------------------------------------------------
+
+    def load_external_trends(self, rows: pd.DataFrame) -> int:
+        """Upsert trend-list rows (``EXTERNAL_TREND_COLUMNS``); the latest reading of a list's day wins."""
+        if rows.empty:
+            return 0
+        frame = rows.reindex(columns=list(EXTERNAL_TREND_COLUMNS)).copy()
+        frame["listed_at"] = utc_naive(frame["listed_at"])
+        frame["list_date"] = pd.to_datetime(frame["list_date"]).dt.date
+        frame = frame.drop_duplicates(list(KEYS["external_trends"]), keep="last")
+        columns = ", ".join(EXTERNAL_TREND_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in EXTERNAL_TREND_COLUMNS if c not in KEYS["external_trends"])
+        self.con.register("batch_trends", frame)
+        try:
+            self.con.execute(
+                f"INSERT INTO external_trends ({columns}) SELECT {columns} FROM batch_trends "  # noqa: S608
+                f"ON CONFLICT DO UPDATE SET {updates}"
+            )
+        finally:
+            self.con.unregister("batch_trends")
+        return len(frame)
+
+    def creative_center_frame(
+        self, *, kind: str | None = None, region: str | None = None, period_days: int | None = None
+    ) -> pd.DataFrame:
+        """Creative Center list entries (``keyword``, ``listed_at``, ``region``, ``rank``, ...), oldest first."""
+        sql = (
+            "SELECT * FROM external_trends WHERE source = 'creative_center' "
+            "AND ($kind IS NULL OR kind = $kind) AND ($region IS NULL OR region = $region) "
+            "AND ($period IS NULL OR period_days = $period) ORDER BY listed_at, kind, region, rank"
+        )
+        return self.con.execute(sql, {"kind": kind, "region": region, "period": period_days}).df()
 
     def load_quarantine(self, rows: pd.DataFrame) -> int:
         if rows.empty:

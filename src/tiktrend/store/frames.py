@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Final
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tiktrend.models import COUNTERS, MENTION_COLUMNS
 
@@ -73,7 +76,9 @@ def fold_videos(observations: pd.DataFrame) -> pd.DataFrame:
     if obs["video_id"].is_unique:  # the common case: one observation per video in a chunk
         frame = obs.set_index("video_id")[list(STATIC_COLUMNS) + list(COUNTERS)].copy()
         frame["first_seen"] = frame["last_seen"] = obs["observed_at"].to_numpy()
-        frame["hashtags"] = [t if _has_items(t) else [] for t in frame["hashtags"]]
+        missing = frame["hashtags"].isna().to_numpy()
+        if missing.any():
+            frame["hashtags"] = [[] if gap else tags for gap, tags in zip(missing, frame["hashtags"], strict=True)]
     else:
         grouped = obs.groupby("video_id", sort=True)
         # groupby().first() skips missing values per column: exactly "earliest, gaps filled by later".
@@ -90,6 +95,12 @@ def fold_videos(observations: pd.DataFrame) -> pd.DataFrame:
 
 def _has_items(tags: object) -> bool:
     return tags is not None and not isinstance(tags, float) and len(tags) > 0  # type: ignore[arg-type]
+
+
+def is_in(values: pd.Series, allowed: pd.Series | list[str]) -> np.ndarray:
+    """``values.isin(allowed)`` for strings, in Arrow (pandas 3 converts each value to a scalar first)."""
+    found = pc.is_in(pa.array(values, type=pa.string()), value_set=pa.array(allowed, type=pa.string()))
+    return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def fold_stats(observations: pd.DataFrame) -> pd.DataFrame:
@@ -109,6 +120,13 @@ def prepare_batch(videos: pd.DataFrame, mentions: pd.DataFrame) -> Batch:
     for column in ("observed_at", "created_at"):
         observations[column] = utc_naive(observations[column])
     folded = fold_videos(observations)
-    batch_mentions = mentions.reindex(columns=list(MENTION_COLUMNS)).drop_duplicates(MENTION_KEY)
-    batch_mentions = batch_mentions[batch_mentions["video_id"].isin(folded["video_id"])]
+    batch_mentions = mentions.reindex(columns=list(MENTION_COLUMNS)).astype({"weight": "float64", "is_generic": "bool"})
+    if batch_mentions.empty:  # an empty frame's columns carry no type; the stores need strings there
+        batch_mentions = batch_mentions.astype({c: "str" for c in ("video_id", "keyword", "display", "modality")})
+    if batch_mentions.duplicated(MENTION_KEY).any():
+        # The same rule as between loads when observations tie: the larger weight, then the smaller spelling.
+        order = [*MENTION_KEY, "weight", "display"]
+        batch_mentions = batch_mentions.sort_values(order, ascending=[True, True, True, False, True], kind="stable")
+        batch_mentions = batch_mentions.drop_duplicates(MENTION_KEY)
+    batch_mentions = batch_mentions[is_in(batch_mentions["video_id"], folded["video_id"])]
     return Batch(folded, fold_stats(observations), batch_mentions.reset_index(drop=True))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final, Literal, TypeVar
+from typing import Final, TypeVar
 
 import psycopg
 import psycopg.errors
@@ -14,28 +13,12 @@ from psycopg_pool import PoolTimeout
 from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 
 from tiktrend.store.base import StoreError
+from tiktrend.store.pg_options import PostgresOptions
+
+__all__ = ["PostgresOptions", "check_writable", "connect", "describe", "is_transient", "with_retries"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-TimescaleMode = Literal["auto", "on", "off"]
-
-
-@dataclass(frozen=True)
-class PostgresOptions:
-    """How the PostgreSQL backend connects and lays out its tables (from ``Settings``, or the defaults)."""
-
-    pool_size: int = 4
-    connect_timeout_s: int = 10
-    retries: int = 4
-    auto_upgrade: bool = True
-    timescale: TimescaleMode = "auto"
-    partition_months_ahead: int = 2
-    chunk_days: int = 7
-    compress_after_days: int | None = 30
-    retention_days: int | None = None
-    refresh_every_minutes: int = 30
-    refresh_lookback_days: int = 3
 
 
 def describe(url: str) -> str:

@@ -26,7 +26,15 @@ from psycopg_pool import ConnectionPool
 from tiktrend.models import COUNTERS, MENTION_COLUMNS
 from tiktrend.store import pg_rollup
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
-from tiktrend.store.frames import STATIC_COLUMNS, STATS_COLUMNS, VIDEO_TABLE_COLUMNS, Batch, prepare_batch, utc_naive
+from tiktrend.store.frames import (
+    STATIC_COLUMNS,
+    STATS_COLUMNS,
+    VIDEO_TABLE_COLUMNS,
+    Batch,
+    is_in,
+    prepare_batch,
+    utc_naive,
+)
 from tiktrend.store.migrations import LATEST, refuse_newer, schema_state, upgrade
 from tiktrend.store.pg_connect import PostgresOptions, check_writable, connect, describe, with_retries
 from tiktrend.store.pg_schema import PARTITIONED, create_partition, month_start, months_ahead, partition_name
@@ -70,7 +78,8 @@ _MERGE_VIDEOS: Final = f"""
     SELECT {", ".join(_merged(c) for c in VIDEO_TABLE_COLUMNS)},
            v.video_id IS NULL AS is_new,
            v.video_id IS NOT NULL AND (s.last_seen > v.last_seen OR s.first_seen < v.first_seen) AS is_updated,
-           v.posted_at AS old_posted_at, v.region AS old_region, v.category AS old_category
+           v.posted_at AS old_posted_at, v.region AS old_region, v.category AS old_category,
+           s.first_seen AS batch_first_seen, v.first_seen AS old_first_seen
     FROM stage_videos s LEFT JOIN videos v USING (video_id)
 """  # noqa: S608 - fixed column names only
 
@@ -102,6 +111,16 @@ _MOVE_MENTIONS: Final = """
     FROM merged_videos v
     WHERE NOT v.is_new AND m.video_id = v.video_id AND m.posted_at = v.old_posted_at
       AND (v.posted_at <> v.old_posted_at OR v.region <> v.old_region OR v.category <> v.old_category)
+"""
+# A mention's spelling and weight come from the video's earliest observation (on a tie: the larger weight,
+# then the smaller spelling), so the order loads arrive in never shows.
+_MENTION_ATTRIBUTES: Final = """
+    UPDATE keyword_mentions m SET display = s.display, weight = s.weight, is_generic = s.is_generic
+    FROM stage_mentions s JOIN merged_videos v USING (video_id)
+    WHERE NOT v.is_new AND m.video_id = s.video_id AND m.keyword = s.keyword AND m.modality = s.modality
+      AND m.posted_at = v.posted_at
+      AND (v.batch_first_seen < v.old_first_seen OR (v.batch_first_seen = v.old_first_seen
+           AND (s.weight > m.weight OR (s.weight = m.weight AND s.display < m.display))))
 """
 _INSERT_MENTIONS: Final = f"""
     INSERT INTO keyword_mentions ({", ".join(_MENTION_TABLE_COLUMNS)})
@@ -286,7 +305,7 @@ class PostgresStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, work: Callable[[Conn], T]) -> T:
+    def transact(self, work: Callable[[Conn], T]) -> T:
         """Run ``work`` in one transaction, retried as a whole after a transient failure."""
 
         def attempt() -> T:
@@ -313,7 +332,7 @@ class PostgresStore:
                     created.append(partition_name(table, month))
             return created
 
-        created = self._run(work)
+        created = self.transact(work)
         self._partitions |= {partition_name(t, m) for t, m in wanted}
         return created
 
@@ -333,7 +352,7 @@ class PostgresStore:
         self.ensure_partitions(
             {"keyword_mentions": _months(batch.videos["posted_at"]), "video_stats": _months(batch.stats["observed_at"])}
         )
-        return self._run(lambda conn: self._load(conn, batch))
+        return self.transact(lambda conn: self._load(conn, batch))
 
     def _load(self, conn: Conn, batch: Batch) -> LoadResult:
         cur = conn.cursor()
@@ -359,9 +378,9 @@ class PostgresStore:
 
     def _load_mentions(self, cur: Cursor[TupleRow], batch: Batch) -> int:
         """Mentions of new videos are copied straight in; those of known videos are upserted."""
-        known = {str(r[0]) for r in cur.execute("SELECT video_id FROM merged_videos WHERE NOT is_new").fetchall()}
+        known = [str(r[0]) for r in cur.execute("SELECT video_id FROM merged_videos WHERE NOT is_new").fetchall()]
         mentions = batch.mentions
-        of_known = mentions["video_id"].isin(known)
+        of_known = is_in(mentions["video_id"], known)
         fresh = mentions[~of_known].merge(
             batch.videos[["video_id", "posted_at", "region", "category"]], on="video_id", how="inner"
         )
@@ -373,6 +392,7 @@ class PostgresStore:
             "SELECT video_id, keyword, modality, display, weight, is_generic FROM keyword_mentions LIMIT 0"
         )
         _copy(cur, "stage_mentions", mentions[of_known], MENTION_COLUMNS)
+        cur.execute(_MENTION_ATTRIBUTES)
         cur.execute(_INSERT_MENTIONS)
         return len(fresh) + cur.rowcount
 
@@ -390,12 +410,12 @@ class PostgresStore:
             cur.execute("INSERT INTO quarantine SELECT * FROM stage_quarantine ON CONFLICT DO NOTHING")
             return cur.rowcount
 
-        return self._run(work)
+        return self.transact(work)
 
     # ---- rollups ---------------------------------------------------------------------------------------------
 
     def refresh_rollups(self) -> int:
-        return self._run(self._refresh)
+        return self.transact(self._refresh)
 
     def _refresh(self, conn: Conn) -> int:
         cur = conn.cursor()
@@ -425,7 +445,7 @@ class PostgresStore:
                 conn.execute(statement)
             return self._refresh(conn)
 
-        return self._run(work)
+        return self.transact(work)
 
     # ---- queries ---------------------------------------------------------------------------------------------
 
@@ -433,7 +453,7 @@ class PostgresStore:
         def work(conn: Conn) -> pd.DataFrame:
             return _frame(conn.execute(statement, params))  # type: ignore[arg-type]
 
-        return self._run(work)
+        return self.transact(work)
 
     def bucket_frame(
         self,
@@ -512,7 +532,7 @@ class PostgresStore:
             assert isinstance(first, datetime) and isinstance(last, datetime)
             return first.replace(tzinfo=UTC), last.replace(tzinfo=UTC)
 
-        return self._run(work)
+        return self.transact(work)
 
     def save_trends(self, trends: pd.DataFrame, run_id: str) -> int:
         if trends.empty:
@@ -522,7 +542,7 @@ class PostgresStore:
         frame["as_of"] = utc_naive(frame["as_of"])
         frame["run_id"] = run_id
         frame = frame[columns]
-        return self._run(lambda conn: self._save_trends(conn, frame, columns))
+        return self.transact(lambda conn: self._save_trends(conn, frame, columns))
 
     def _save_trends(self, conn: Conn, frame: pd.DataFrame, columns: list[str]) -> int:
         cur = conn.cursor()
@@ -577,7 +597,7 @@ class PostgresStore:
 
     def start_run(self, run_id: str, command: str, params: dict[str, Any]) -> None:
         values = [run_id, command, json.dumps(params, default=str, sort_keys=True), _naive(datetime.now(tz=UTC))]
-        self._run(
+        self.transact(
             lambda conn: conn.execute(
                 "INSERT INTO runs (run_id, command, params, started_at, status) VALUES (%s, %s, %s, %s, 'running')",
                 values,
@@ -592,7 +612,7 @@ class PostgresStore:
             error,
             run_id,
         ]
-        self._run(
+        self.transact(
             lambda conn: conn.execute(
                 "UPDATE runs SET finished_at = %s, status = %s, summary = %s, error = %s WHERE run_id = %s", values
             )
@@ -610,7 +630,7 @@ class PostgresStore:
                 rows,
             )
 
-        self._run(work)
+        self.transact(work)
 
     def table_counts(self) -> dict[str, int]:
         def work(conn: Conn) -> dict[str, int]:
@@ -620,7 +640,7 @@ class PostgresStore:
                 counts[table] = int(str(row[0])) if row else 0
             return counts
 
-        return self._run(work)
+        return self.transact(work)
 
     def snapshot(self, table: str) -> pd.DataFrame:
         if table not in KEYS:
@@ -639,7 +659,7 @@ class PostgresStore:
             ).fetchall()
             return [str(r[0]) for r in rows]
 
-        return self._run(work)
+        return self.transact(work)
 
 
 def _count(cur: Cursor[TupleRow], statement: str) -> int:

@@ -141,6 +141,39 @@ DDL: Final = (
     )""",
 )
 
+# Tables of the collection stage (collect/): every region a video was seen in, and the trend lists TikTok
+# publishes (Creative Center), kept apart from the videos as an external signal and the backtest's ground truth.
+COLLECT_DDL: Final = (
+    """
+    CREATE TABLE IF NOT EXISTS video_regions (
+        video_id VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        first_seen TIMESTAMP NOT NULL,
+        last_seen TIMESTAMP NOT NULL,
+        PRIMARY KEY (video_id, region)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS external_trends (
+        source VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        period_days INTEGER NOT NULL,
+        industry VARCHAR NOT NULL,
+        list_date DATE NOT NULL,
+        keyword VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        item_id VARCHAR,
+        rank INTEGER NOT NULL,
+        rank_diff INTEGER,
+        is_new BOOLEAN,
+        posts BIGINT,
+        views BIGINT,
+        trend VARCHAR,
+        listed_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (source, kind, region, period_days, industry, list_date, keyword)
+    )""",
+)
+
 # Natural keys, used for stable ordering in snapshots and exports.
 KEYS: Final = {
     "videos": ("video_id",),
@@ -152,4 +185,6 @@ KEYS: Final = {
     "runs": ("run_id",),
     "pipeline_metrics": ("run_id", "stage", "metric"),
     "quarantine": ("batch_id", "position"),
+    "video_regions": ("video_id", "region"),
+    "external_trends": ("source", "kind", "region", "period_days", "industry", "list_date", "keyword"),
 }

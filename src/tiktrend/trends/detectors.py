@@ -31,8 +31,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
-from tiktrend.trends.series import Bools, Column, Floats, Series
+from tiktrend.trends.series import Bools, Column, Series
+
+Floats = NDArray[Any]  # float32 inside the detectors, float64 in the series they read
 
 # --------------------------------------------------------------------------------------------------------
 # Results
@@ -67,12 +70,17 @@ class Scores:
 
 StateT = TypeVar("StateT")
 
+# Scores are computed in float32 and keys in blocks that stay in the CPU cache: a month of hourly buckets
+# for 100,000 keywords is 72 million cells, and memory traffic, not arithmetic, is what costs.
+DTYPE = np.float32
+BLOCK = 16_384
+
 
 class Detector(ABC, Generic[StateT]):
     """Base of every detector: subclasses give ``_start`` (a fresh state) and ``_step`` (one bucket)."""
 
     name: ClassVar[str]
-    evidence: ClassVar[tuple[str, ...]]
+    EVIDENCE: ClassVar[tuple[str, ...]] = ()
 
     _state: StateT | None = None
 
@@ -89,35 +97,63 @@ class Detector(ABC, Generic[StateT]):
     def cutoff(self) -> float:
         """The score at and above which a key can be flagged (the ensemble's unit)."""
 
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        """Names of the figures each step returns beside its score."""
+        return self.EVIDENCE
+
     def update(self, column: Column) -> Step:
         """Fold one bucket into the streaming state and return its scores."""
         if self._state is None:
             self._state = self._start(len(column))
-        return self._step(self._state, column)
+        return self._step(self._state, _as32(column))
 
     def reset(self) -> None:
         """Forget the streaming state (the next ``update`` starts afresh)."""
         self._state = None
 
-    def score_series(self, series: Series) -> Scores:
-        """Scores of every bucket of ``series``, from a fresh state (the streaming state is untouched)."""
-        state = self._start(series.n_keys)
+    def score_series(self, series: Series, *, evidence: bool = True) -> Scores:
+        """Scores of every bucket of ``series``, from a fresh state (the streaming state is untouched).
+
+        Keys are independent, so they are scored in blocks; ``evidence=False`` skips the evidence arrays
+        when only scores and decisions are needed (they are most of the memory written).
+        """
         shape = (series.n_buckets, series.n_keys)
-        score = np.zeros(shape)
-        decision = np.zeros(shape, dtype=bool)
-        evidence = {name: np.zeros(shape) for name in self.evidence}
-        for t in range(series.n_buckets):
-            step = self._step(state, series.column(t))
-            score[t], decision[t] = step.score, step.decision
-            for name in self.evidence:
-                evidence[name][t] = step.evidence[name]
-        return Scores(score, decision, evidence)
+        score = np.empty(shape, dtype=DTYPE)
+        decision = np.empty(shape, dtype=bool)
+        figures = {name: np.empty(shape, dtype=DTYPE) for name in self.evidence} if evidence else {}
+        for first in range(0, series.n_keys, BLOCK):
+            keys = slice(first, min(series.n_keys, first + BLOCK))
+            state = self._start(keys.stop - keys.start)
+            for t in range(series.n_buckets):
+                step = self._step(state, _as32(series.column(t, keys)))
+                score[t, keys] = step.score
+                decision[t, keys] = step.decision
+                for name, values in figures.items():
+                    values[t, keys] = step.evidence[name]
+        return Scores(score, decision, figures)
 
     @abstractmethod
     def _start(self, n_keys: int) -> StateT: ...
 
     @abstractmethod
     def _step(self, state: StateT, column: Column) -> Step: ...
+
+
+def _f32(values: Any) -> Any:
+    return values if values is None or values.dtype == DTYPE else values.astype(DTYPE)
+
+
+def _as32(column: Column) -> Column:
+    """The column in the detectors' float type (a no-op when it already is)."""
+    return Column(
+        column.bucket,
+        _f32(column.videos),
+        _f32(column.totals),
+        _f32(column.gained),
+        _f32(column.gained_totals),
+        column.step_nanos,
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -147,15 +183,16 @@ class _Window:
     """The running sum of the last ``length`` rows; ``push`` returns the row that left (zeros until full)."""
 
     def __init__(self, length: int, n_keys: int) -> None:
-        self.rows = np.zeros((length, n_keys))
-        self.sum = np.zeros(n_keys)
+        self.rows = np.zeros((length, n_keys), dtype=DTYPE)
+        self.sum = np.zeros(n_keys, dtype=DTYPE)
         self.pos = 0
         self.seen = 0
 
     def push(self, row: Floats) -> Floats:
         leaving: Floats = self.rows[self.pos].copy()
         self.rows[self.pos] = row
-        self.sum += row - leaving
+        self.sum += row
+        self.sum -= leaving
         self.pos = (self.pos + 1) % len(self.rows)
         self.seen += 1
         return leaving
@@ -166,18 +203,24 @@ class _Window:
         return self.seen > len(self.rows)
 
 
-def poisson_z(observed: Floats, expected: Floats) -> Floats:
+def poisson_z(observed: Floats, expected: Floats, ratio: Floats | None = None) -> Floats:
     """Signed root of the Poisson deviance, upward only: how surprising ``observed`` is given ``expected``.
 
     It reads like a normal z-score (4 is about a 1-in-30,000 chance) and stays accurate far in the tail,
-    where the normal approximation of a Poisson count is badly wrong for small counts.
+    where the normal approximation of a Poisson count is badly wrong for small counts. ``expected`` must be
+    positive; ``ratio`` (observed / expected) may be passed when already computed.
     """
-    x = np.maximum(observed, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(x > 0, x * np.log(x / expected), 0.0)
-    deviance = 2.0 * (term - (x - expected))
-    result: Floats = np.where(x > expected, np.sqrt(np.maximum(deviance, 0.0)), 0.0)
-    return result
+    ratio = observed / expected if ratio is None else ratio
+    # x log(x / e) is 0 at x = 0; the floor keeps log away from 0 without changing any other value.
+    deviance = np.log(np.maximum(ratio, TINY))
+    deviance *= observed
+    deviance -= observed
+    deviance += expected
+    deviance *= 2.0
+    np.maximum(deviance, 0.0, out=deviance)
+    z = np.sqrt(deviance, out=deviance)
+    z[ratio <= 1.0] = 0.0
+    return z
 
 
 def _warm(score: Floats, seen: int, warmup: int) -> Floats:
@@ -185,8 +228,12 @@ def _warm(score: Floats, seen: int, warmup: int) -> Floats:
     return score if seen > warmup else np.zeros_like(score)
 
 
+TINY = 1e-30
+
+
 def _ratio(numerator: Floats, denominator: Floats) -> Floats:
-    result: Floats = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+    """numerator / denominator, 0 where both are 0 (every caller's denominator is 0 only with its numerator)."""
+    result: Floats = np.divide(numerator, np.maximum(denominator, TINY))
     return result
 
 
@@ -213,7 +260,7 @@ class ThresholdDetector(Detector[_ThresholdState]):
     """
 
     name = "threshold"
-    evidence = ("now", "before", "growth")
+    EVIDENCE = ("now", "before", "growth")
 
     def __init__(
         self,
@@ -274,20 +321,10 @@ class ThresholdDetector(Detector[_ThresholdState]):
             # Rollup engagement sums hold each video's latest counters: in a replay they would look ahead.
             raise ValueError("on a series, threshold applies min_videos and min_growth only (engagement looks ahead)")
 
-    def score_series(self, series: Series) -> Scores:
-        """Vectorized over buckets with cumulative sums (and checked against ``update`` on every prefix)."""
+    def score_series(self, series: Series, *, evidence: bool = True) -> Scores:
+        """The rule over every bucket of a series (engagement minimums cannot apply there)."""
         self._check_series_minimums()
-        w = self.window
-        cumulative = np.vstack([np.zeros((1, series.n_keys)), np.cumsum(series.videos, axis=0)])
-        ends = np.arange(1, series.n_buckets + 1)
-        now = cumulative[ends] - cumulative[np.maximum(ends - w, 0)]
-        before = cumulative[np.maximum(ends - w, 0)] - cumulative[np.maximum(ends - 2 * w, 0)]
-        growth = (now - before) / np.maximum(before, self.before_floor)
-        history = (ends >= 2 * w)[:, None]
-        decision = (growth >= self.min_growth) & (now >= self.min_videos) & history
-        # Before two whole windows exist there is nothing to compare: the score says so too.
-        score = np.where(history, growth, 0.0)
-        return Scores(score, decision, {"now": now, "before": before, "growth": growth})
+        return super().score_series(series, evidence=evidence)
 
     def _start(self, n_keys: int) -> _ThresholdState:
         self._check_series_minimums()
@@ -297,7 +334,7 @@ class ThresholdDetector(Detector[_ThresholdState]):
         state.before.push(state.now.push(column.videos))
         state.seen += 1
         now, before = state.now.sum.copy(), state.before.sum.copy()
-        growth = (now - before) / np.maximum(before, self.before_floor)
+        growth = (now - before) / np.maximum(before, DTYPE(self.before_floor))
         history = state.seen >= 2 * self.window
         decision = (growth >= self.min_growth) & (now >= self.min_videos) & history
         score = growth if history else np.zeros_like(growth)
@@ -313,7 +350,7 @@ class ThresholdDetector(Detector[_ThresholdState]):
 class _BaselineState:
     counts: _Window
     totals: _Window
-    phases: list[int]  # the phase of each bucket in the current window, oldest first
+    expected: _Window  # what the baseline expected of each bucket of the window, fixed when it arrived
     mean_count: Floats  # EWMA of the key's videos per bucket, before the current window
     mean_total: Floats  # EWMA of the slice's videos per bucket, over the same buckets
     phase_count: Floats  # [period, key]: decayed sums of videos per phase of the cycle
@@ -346,7 +383,7 @@ class PoissonDetector(Detector[_BaselineState]):
     """
 
     name = "poisson"
-    evidence = ("observed", "expected", "ratio")
+    EVIDENCE = ("observed", "expected", "ratio")
 
     def __init__(
         self,
@@ -387,75 +424,69 @@ class PoissonDetector(Detector[_BaselineState]):
     def cutoff(self) -> float:
         return self.min_z
 
-    def expected(self, state: _BaselineState) -> Floats:
-        """What the baseline expects in the current window."""
+    def expected(self, state: _BaselineState, column: Column, phase: int) -> Floats:
+        """What the baseline (before the current window) expects of the bucket that just arrived."""
         if self.correction == "none":
             debias = 1.0 - (1.0 - _alpha(self.half_life)) ** state.updates if state.updates else 1.0
-            raw = state.mean_count / debias * self.window
-        elif self.correction == "volume":
-            raw = _ratio(state.mean_count, state.mean_total) * state.totals.sum
-        else:
-            raw = self._cycle_expected(state)
-        result: Floats = np.maximum(raw, self.min_expected)
+            result: Floats = state.mean_count / DTYPE(debias)
+            return result
+        overall = _ratio(state.mean_count, state.mean_total)
+        if self.correction == "volume":
+            result = overall * column.totals
+            return result
+        # The share at this phase of the cycle, shrunk towards the overall share by a few buckets of volume.
+        prior = state.mean_total * DTYPE(self.cycle_prior)
+        share = _ratio(state.phase_count[phase] + prior * overall, state.phase_total[phase] + prior)
+        result = share * column.totals
         return result
 
-    def _cycle_expected(self, state: _BaselineState) -> Floats:
-        overall = _ratio(state.mean_count, state.mean_total)
-        prior = self.cycle_prior * state.mean_total
-        expected = np.zeros_like(overall)
-        # The window's rows, oldest first, line up with ``phases`` (the ring buffer starts at ``pos``).
-        order = [(state.totals.pos + i) % self.window for i in range(self.window)]
-        for phase, row in zip(state.phases, order, strict=False):
-            share = _ratio(state.phase_count[phase] + prior * overall, state.phase_total[phase] + prior)
-            expected += share * state.totals.rows[row]
-        return expected
-
-    def _phase(self, bucket: pd.Timestamp, step: int) -> int:
-        return int(bucket.value // step) % self.period if self.correction == "cycle" else 0
+    def _phase(self, bucket: pd.Timestamp, step: int, back: int = 0) -> int:
+        if self.correction != "cycle":
+            return 0
+        return (int(bucket.value // step) - back) % self.period
 
     def _start(self, n_keys: int) -> _BaselineState:
         periods = self.period if self.correction == "cycle" else 1
-        zeros = np.zeros(n_keys)
+
+        def zeros(*shape: int) -> Floats:
+            return np.zeros(shape or (n_keys,), dtype=DTYPE)
+
+        window = self.window
         return _BaselineState(
-            _Window(self.window, n_keys),
-            _Window(self.window, n_keys),
-            [],
-            zeros,
-            zeros.copy(),
-            np.zeros((periods, n_keys)),
-            np.zeros((periods, n_keys)),
+            _Window(window, n_keys),
+            _Window(window, n_keys),
+            _Window(window, n_keys),
+            zeros(),
+            zeros(),
+            zeros(periods, n_keys),
+            zeros(periods, n_keys),
         )
 
     def _step(self, state: _BaselineState, column: Column) -> Step:
-        alpha = _alpha(self.half_life)
+        alpha = DTYPE(_alpha(self.half_life))
         old_count, old_total = state.counts.push(column.videos), state.totals.push(column.totals)
-        state.phases.append(self._phase(column.bucket, _bucket_nanos(column)))
         state.seen += 1
         if state.counts.full_before:
-            old_phase = state.phases.pop(0)
             state.mean_count += alpha * (old_count - state.mean_count)
             state.mean_total += alpha * (old_total - state.mean_total)
             if self.correction == "cycle":
                 # A phase comes back once per period, so it decays by a period's worth of half-lives.
-                decay = 0.5 ** (self.period / self.half_life)
-                state.phase_count[old_phase] = decay * state.phase_count[old_phase] + old_count
-                state.phase_total[old_phase] = decay * state.phase_total[old_phase] + old_total
+                decay = DTYPE(0.5 ** (self.period / self.half_life))
+                old_phase = self._phase(column.bucket, column.step_nanos, back=self.window)
+                state.phase_count[old_phase] *= decay
+                state.phase_count[old_phase] += old_count
+                state.phase_total[old_phase] *= decay
+                state.phase_total[old_phase] += old_total
             state.updates += 1
+        state.expected.push(self.expected(state, column, self._phase(column.bucket, column.step_nanos)))
         observed = state.counts.sum.copy()
-        expected = self.expected(state)
-        z = poisson_z(observed, expected)
+        expected = np.maximum(state.expected.sum, DTYPE(self.min_expected))
         ratio = observed / expected
-        decision = (
-            (z >= self.min_z) & (observed >= self.min_videos) & (ratio >= self.min_ratio) & (state.seen > self.warmup)
-        )
-        return Step(
-            _warm(z, state.seen, self.warmup), decision, {"observed": observed, "expected": expected, "ratio": ratio}
-        )
-
-
-def _bucket_nanos(column: Column) -> int:
-    """The length of a bucket in nanoseconds (hourly unless the column says otherwise)."""
-    return column.step_nanos
+        z = poisson_z(observed, expected, ratio)
+        decision = (z >= self.min_z) & (observed >= self.min_videos) & (ratio >= self.min_ratio)
+        decision &= state.seen > self.warmup
+        evidence = {"observed": observed, "expected": expected, "ratio": ratio}
+        return Step(_warm(z, state.seen, self.warmup), decision, evidence)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -484,7 +515,7 @@ class ZScoreDetector(Detector[_ShareState]):
     """
 
     name = "zscore"
-    evidence = ("share", "mean", "std")
+    EVIDENCE = ("share", "mean", "std")
 
     def __init__(
         self,
@@ -514,21 +545,26 @@ class ZScoreDetector(Detector[_ShareState]):
 
     def _start(self, n_keys: int) -> _ShareState:
         w = self.window
-        zeros = np.zeros(n_keys)
+        zeros = np.zeros(n_keys, dtype=DTYPE)
         return _ShareState(_Window(w, n_keys), _Window(w, n_keys), _Window(w, n_keys), zeros, zeros.copy())
 
     def _step(self, state: _ShareState, column: Column) -> Step:
         state.counts.push(column.videos)
         state.totals.push(column.totals)
         state.seen += 1
-        videos, volume = state.counts.sum.copy(), state.totals.sum.copy()
+        videos, volume = state.counts.sum, state.totals.sum
         share = _ratio(videos, volume)
         old_share = state.shares.push(share)
         if state.shares.full_before:
             _ewma_moments(state, old_share, _alpha(self.half_life))
-        noise = _ratio(state.mean * volume + self.min_expected, volume**2)
-        std = np.sqrt(state.var + noise)
-        z = _ratio(share - state.mean, std)
+        # Sampling noise of a share of ``volume`` videos: (mean * volume + min_expected) / volume**2.
+        noise = state.mean * volume
+        noise += DTYPE(self.min_expected)
+        noise /= np.maximum(volume * volume, TINY)
+        noise += state.var
+        std = np.sqrt(noise, out=noise)
+        z = share - state.mean
+        z /= std
         decision = (z >= self.min_z) & (videos >= self.min_videos) & (state.seen > self.warmup)
         return Step(
             _warm(z, state.seen, self.warmup), decision, {"share": share, "mean": state.mean.copy(), "std": std}
@@ -541,9 +577,10 @@ def _ewma_moments(state: _ShareState | _VelocityState, value: Floats, alpha: flo
         state.mean[:] = value
     else:
         diff = value - state.mean
-        increment = alpha * diff
+        increment = diff * DTYPE(alpha)
         state.mean += increment
-        state.var[:] = (1.0 - alpha) * (state.var + diff * increment)
+        state.var += diff * increment
+        state.var *= DTYPE(1.0 - alpha)
     state.updates += 1
 
 
@@ -575,7 +612,7 @@ class VelocityDetector(Detector[_VelocityState]):
     """
 
     name = "velocity"
-    evidence = ("gained", "share", "baseline")
+    EVIDENCE = ("gained", "share", "baseline")
 
     def __init__(
         self,
@@ -610,7 +647,7 @@ class VelocityDetector(Detector[_VelocityState]):
         def window() -> _Window:
             return _Window(self.window, n_keys)
 
-        zeros = np.zeros(n_keys)
+        zeros = np.zeros(n_keys, dtype=DTYPE)
         return _VelocityState(window(), window(), window(), window(), zeros, zeros.copy())
 
     def _step(self, state: _VelocityState, column: Column) -> Step:
@@ -622,11 +659,11 @@ class VelocityDetector(Detector[_VelocityState]):
         state.seen += 1
         gained = state.gained.sum.copy()
         share = _ratio(gained, state.gained_totals.sum)
-        value = np.log2(np.maximum(share, self.min_share))
+        value = np.log2(np.maximum(share, DTYPE(self.min_share)))
         old_value = state.values.push(value)
         if state.values.full_before:
             _ewma_moments(state, old_value, _alpha(self.half_life))
-        z = (value - state.mean) / np.sqrt(state.var + self.min_std**2)
+        z = (value - state.mean) / np.sqrt(state.var + DTYPE(self.min_std**2))
         decision = (z >= self.min_z) & (state.counts.sum >= self.min_videos) & (state.seen > self.warmup)
         evidence = {"gained": gained, "share": share, "baseline": np.exp2(state.mean)}
         return Step(_warm(z, state.seen, self.warmup), decision, evidence)
@@ -643,7 +680,6 @@ class EnsembleDetector(Detector[list[Any]]):
     """
 
     name = "ensemble"
-    evidence: ClassVar[tuple[str, ...]] = ("votes",)
 
     def __init__(self, members: Sequence[Detector[Any]] | None = None, min_votes: int = 2) -> None:
         members = list(members) if members is not None else [PoissonDetector(), ZScoreDetector()]
@@ -661,6 +697,11 @@ class EnsembleDetector(Detector[list[Any]]):
     def cutoff(self) -> float:
         return 1.0
 
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        """The votes, and each member's own score."""
+        return ("votes", *(f"{m.name}_score" for m in self.members))
+
     def _start(self, n_keys: int) -> list[Any]:
         return [m._start(n_keys) for m in self.members]
 
@@ -669,19 +710,16 @@ class EnsembleDetector(Detector[list[Any]]):
         score, decision, evidence = self._combine([(s.score, s.decision) for s in steps])
         return Step(score, decision, evidence)
 
-    def score_series(self, series: Series) -> Scores:
-        """Every member's batch scores, combined bucket by bucket (members may be vectorized over buckets)."""
-        batches = [member.score_series(series) for member in self.members]
-        score, decision, evidence = self._combine([(s.score, s.decision) for s in batches])
-        return Scores(score, decision, evidence)
-
     def _combine(self, results: list[tuple[Floats, Bools]]) -> tuple[Floats, Bools, dict[str, Floats]]:
-        votes = np.sum([decision for _, decision in results], axis=0).astype(float)
-        # In units of each member's cutoff, clipped so one extreme member cannot outvote the others alone.
+        votes = np.zeros_like(results[0][0])
+        combined = np.zeros_like(results[0][0])
         pairs = list(zip(self.members, results, strict=True))
-        units = [np.clip(score / m.cutoff if m.cutoff > 0 else score, -10, 10) for m, (score, _) in pairs]
+        for member, (score, decision) in pairs:
+            votes += decision
+            # In units of each member's cutoff, clipped so one extreme member cannot outvote the others alone.
+            combined += np.clip(score / DTYPE(member.cutoff) if member.cutoff > 0 else score, -10, 10)
+        combined /= DTYPE(len(pairs))
         evidence = {"votes": votes, **{f"{m.name}_score": score for m, (score, _) in pairs}}
-        combined: Floats = np.mean(units, axis=0)
         return combined, votes >= self.min_votes, evidence
 
 

@@ -81,12 +81,13 @@ class Series:
     def n_keys(self) -> int:
         return len(self.keys)
 
-    def column(self, t: int) -> Column:
-        """Bucket ``t`` as a detector sees it."""
-        gained = None if self.gained is None else self.gained[t]
-        gained_totals = None if self.gained_totals is None else self.gained_totals[t, self.key_slice]
-        totals = self.totals[t, self.key_slice]
-        return Column(self.buckets[t], self.videos[t], totals, gained, gained_totals, int(self.step.value))
+    def column(self, t: int, keys: slice = slice(None)) -> Column:
+        """Bucket ``t`` as a detector sees it (for the keys of ``keys`` only, when given)."""
+        slices = self.key_slice[keys]
+        gained = None if self.gained is None else self.gained[t, keys]
+        gained_totals = None if self.gained_totals is None else self.gained_totals[t, slices]
+        totals = self.totals[t, slices]
+        return Column(self.buckets[t], self.videos[t, keys], totals, gained, gained_totals, int(self.step.value))
 
     def key_totals(self) -> Floats:
         """``[bucket, key]`` totals of each key's slice."""
@@ -194,8 +195,9 @@ def series_from_arrays(
     """A one-slice series from a ``[bucket, key]`` array (tests, benchmarks, external CSVs).
 
     Without ``totals`` every bucket's total is the sum over keys (at least 1), so shares are relative.
+    A float32 array stays float32 (the detectors' own type: no conversion per bucket).
     """
-    values = np.asarray(values, dtype=np.float64)
+    values = values if values.dtype == np.float32 else np.asarray(values, dtype=np.float64)
     n_buckets, n_keys = values.shape
     if totals is None:
         totals = np.maximum(values.sum(axis=1), 1.0)
@@ -207,7 +209,7 @@ def series_from_arrays(
         buckets=pd.date_range(_naive(start), periods=n_buckets, freq=freq),
         grain=grain,
         videos=values,
-        totals=np.asarray(totals, dtype=np.float64).reshape(n_buckets, 1),
+        totals=np.asarray(totals, dtype=values.dtype).reshape(n_buckets, 1),
         key_slice=np.zeros(n_keys, dtype=np.int64),
     )
 

@@ -215,10 +215,17 @@ def trends(
     region: Annotated[str, typer.Option(help="Region code, or * for all.")] = ALL,
     category: Annotated[str, typer.Option(help="Category, or * for all.")] = ALL,
     modality: Annotated[str, typer.Option(help=f"One of {', '.join(MODALITIES)}, or * for all.")] = ALL,
-    detector: Annotated[str | None, typer.Option(help="Detector name (default: every detector).")] = None,
+    detector: Annotated[
+        str | None,
+        typer.Option(help="threshold reads stored windows; poisson, zscore, velocity, ensemble detect now."),
+    ] = None,
+    grain: Annotated[str, typer.Option(help="With a series detector: hour or day buckets.")] = "hour",
     limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 20,
 ) -> None:
     """Show the current top trends for a window and slice."""
+    if detector is not None and detector != "threshold":
+        _series_trends(detector, grain, region, category, modality, limit)
+        return
     with _friendly_errors():
         _check_choice(window, tuple(WINDOWS), "window")
         _check_choice(modality, (ALL, *MODALITIES), "modality")
@@ -239,6 +246,54 @@ def trends(
         )
         return
     _print_trends(frame, f"Top {limit} trends over the last {window} · region {region} · category {category}")
+
+
+def _series_trends(name: str, grain: str, region: str, category: str, modality: str, limit: int) -> None:
+    """Detect with a series detector at the end of the stored history, store and print the ranking."""
+    from tiktrend.pipeline import detect_series, new_run_id
+
+    with _friendly_errors():
+        _check_choice(name, tuple(DETECTORS), "detector")
+        _check_choice(grain, ("hour", "day"), "grain")
+        _check_choice(modality, (ALL, *MODALITIES), "modality")
+        settings = Settings()
+        with _opened_store(settings) as store:
+            run_id = new_run_id()
+            store.start_run(run_id, "trends", {"detector": name, "grain": grain})
+            found = detect_series(
+                store,
+                run_id,
+                make_detector(name, grain),
+                grain=grain,
+                region=region.upper() if region != ALL else ALL,
+                category=category.lower() if category != ALL else ALL,
+                modality=modality,
+            )
+            store.finish_run(run_id, "ok", {"trends": len(found.trends), "rows_changed": found.rows_changed})
+    ranked = found.trends
+    if ranked.empty:
+        console.print(f"{name} flags nothing at the end of the stored history ({found.as_of or 'empty store'}).")
+        return
+    table = Table(
+        title=f"Trending now ({name}, {grain} buckets) as of {found.as_of:%Y-%m-%d %H:%M}", title_justify="left"
+    )
+    for column in ("#", "keyword", "region", "stage", "score", "growth", "videos", "before", "share", "since"):
+        table.add_column(column, justify="left" if column in ("keyword", "region", "stage") else "right")
+    for row in ranked.sort_values(["score"], ascending=False).head(limit).itertuples(index=False):
+        table.add_row(
+            str(row.rank), str(row.display), str(row.region), str(row.stage), f"{row.score:.1f}",
+            f"{row.growth:+.0%}", f"{row.videos_now:,}", f"{row.videos_before:,}", f"{row.share_now:.2%}",
+            f"{row.first_detected:%m-%d %H:%M}",
+        )  # fmt: skip
+    console.print(table)
+    shown = ranked.sort_values(["score"], ascending=False).head(min(limit, 5))
+    for row in shown.itertuples(index=False):
+        console.print(f"[bold]{row.display}[/]: {row.explanation}", highlight=False)
+        examples = found.examples[found.examples["keyword"] == row.keyword] if not found.examples.empty else None
+        for video in [] if examples is None else examples.itertuples(index=False):
+            caption = str(video.caption or "")[:70]
+            views = float(cast(float, video.views) or 0.0)
+            console.print(f"   {_compact(views)} views  @{video.author}  {caption}", highlight=False)
 
 
 def _headline_window(summary: RunSummary) -> str | None:

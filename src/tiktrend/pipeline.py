@@ -542,3 +542,57 @@ def load_series(
         gained_totals=gained_totals,
         include_generic=include_generic,
     )
+
+
+# How much history a series detection reads: the baseline's half-life several times over.
+LOOKBACK = {"hour": timedelta(days=7), "day": timedelta(days=60)}
+
+
+@dataclass
+class SeriesDetection:
+    """What one series detection ranked (``TREND_COLUMNS`` plus ``first_detected``) and stored."""
+
+    as_of: datetime | None
+    trends: pd.DataFrame
+    rows_changed: int = 0
+    examples: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def detect_series(
+    store: Store,
+    run_id: str,
+    detector: Any,
+    *,
+    grain: str = "hour",
+    as_of: datetime | None = None,
+    region: str | None = None,
+    category: str | None = ALL,
+    modality: str | None = ALL,
+    examples: int = 3,
+) -> SeriesDetection:
+    """Score a series detector over the recent history, rank what it flags now, store it in ``trends``."""
+    from tiktrend.trends.rank import TREND_COLUMNS, rank_series
+
+    as_of = as_of or default_as_of(store)
+    if as_of is None:
+        return SeriesDetection(None, pd.DataFrame(columns=[*TREND_COLUMNS, "first_detected"]))
+    end = pd.Timestamp(as_of).ceil(FREQUENCIES[grain]).to_pydatetime()
+    series = load_series(
+        store,
+        grain=grain,
+        start=end - LOOKBACK[grain],
+        end=end,
+        region=region,
+        category=category,
+        modality=modality,
+        velocity=any(m.name == "velocity" for m in getattr(detector, "members", [detector])),
+    )
+    window = int(getattr(detector, "window", 0) or getattr(detector.members[0], "window", 1))
+    ranked = rank_series(series, detector.score_series(series), detector=detector.name, window=window, as_of=end)
+    changed = store.save_trends(ranked[list(TREND_COLUMNS)], run_id) if not ranked.empty else 0
+    found = SeriesDetection(end, ranked, changed)
+    reader = getattr(store, "example_videos", None)  # a backend without it shows no examples
+    if reader is not None and examples and not ranked.empty:
+        keywords = sorted(set(ranked["keyword"]))
+        found.examples = reader(keywords, end - LOOKBACK[grain], end, region=region, category=category, limit=examples)
+    return found

@@ -471,6 +471,37 @@ class DuckDBStore:
         params = {"grain": grain, "start": _naive(start), "end": _naive(end)}
         return self.con.execute(_TOTAL_VELOCITY, params).df()
 
+    def example_videos(
+        self,
+        keywords: list[str],
+        start: datetime,
+        end: datetime,
+        *,
+        region: str | None = None,
+        category: str | None = None,
+        limit: int = 3,
+    ) -> pd.DataFrame:
+        sql = """
+            SELECT keyword, video_id, author, views, caption, video_url FROM (
+                SELECT DISTINCT m.keyword, v.video_id, v.author, v.views, v.caption, v.video_url, v.posted_at
+                FROM keyword_mentions m JOIN videos v USING (video_id)
+                WHERE m.keyword IN (SELECT unnest($keywords)) AND m.posted_at >= $start AND m.posted_at < $end
+                  AND ($region IS NULL OR $region = '*' OR m.region = $region)
+                  AND ($category IS NULL OR $category = '*' OR m.category = $category)
+            )
+            QUALIFY row_number() OVER (PARTITION BY keyword ORDER BY views DESC NULLS LAST, video_id) <= $limit
+            ORDER BY keyword, views DESC NULLS LAST, video_id
+        """
+        params = {
+            "keywords": list(keywords),
+            "start": _naive(start),
+            "end": _naive(end),
+            "region": region,
+            "category": category,
+            "limit": limit,
+        }
+        return self.con.execute(sql, params).df()
+
     def time_range(self) -> tuple[datetime, datetime] | None:
         rows = self.con.execute("SELECT min(posted_at), max(posted_at) FROM keyword_mentions").fetchall()
         row = rows[0] if rows else None

@@ -495,6 +495,109 @@ def _external_backtest(series: Path | None, labels: Path | None, names: list[str
         console.print(f"{name} skipped: {why}", style="dim")
 
 
+@app.command(name="collect")
+def collect_command(
+    source: Annotated[str, typer.Option(help="web (trending feed), research (Research API) or creative-center.")],
+    regions: Annotated[str, typer.Option(help="Comma-separated region (country) codes.")] = "US",
+    count: Annotated[int, typer.Option(min=1, help="Videos per region (list entries for creative-center).")] = 100,
+    fresh: Annotated[bool, typer.Option(help="Start a new run instead of resuming an unfinished one.")] = False,
+    session: Annotated[bool, typer.Option(help="web: read the feed in a browser (TikTokApi + chromium).")] = False,
+    since: Annotated[str | None, typer.Option(help="research: first creation day (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="research: last creation day (default: yesterday).")] = None,
+    hashtags: Annotated[str | None, typer.Option(help="research: comma-separated hashtags (any of them).")] = None,
+    keywords: Annotated[str | None, typer.Option(help="research: comma-separated keywords (any of them).")] = None,
+    kinds: Annotated[str, typer.Option(help="creative-center: lists to read.")] = "hashtag,keyword,sound",
+    period: Annotated[int, typer.Option(help="creative-center: 7, 30 or 120 days.")] = 7,
+    industry: Annotated[str, typer.Option(help="creative-center: industry id (default: all).")] = "",
+) -> None:
+    """Collect from a live source into the raw zone and the store; an interrupted run resumes where it stopped."""
+    from tiktrend.collect.collector import collect_trend_lists, collect_videos
+    from tiktrend.collect.live import SOURCES, SettingsError, open_creative_center, open_video_source, retry_policy
+    from tiktrend.collect.sources.creative_center import TrendList
+
+    with _friendly_errors():
+        _check_choice(source, SOURCES, "source")
+        names = [r.strip().upper() for r in regions.split(",") if r.strip()]
+        if not names:
+            raise ValueError("--regions names no region")
+        settings = Settings()
+        policy = retry_policy(settings)
+        try:
+            with _opened_store(settings) as store, _collect_progress() as progress:
+                if source == "creative-center":
+                    lists = [TrendList(k.strip(), r, period, industry) for r in names for k in kinds.split(",")]
+                    with open_creative_center(settings) as center:
+                        summary = collect_trend_lists(
+                            center, lists, count, store, settings, policy=policy, fresh=fresh, progress=progress
+                        )
+                else:
+                    with open_video_source(
+                        settings,
+                        source,
+                        session=session,
+                        since=datetime.strptime(since, "%Y-%m-%d").date() if since else None,
+                        until=datetime.strptime(until, "%Y-%m-%d").date() if until else None,
+                        hashtags=[t.strip() for t in (hashtags or "").split(",") if t.strip()],
+                        keywords=[k.strip() for k in (keywords or "").split(",") if k.strip()],
+                    ) as live:
+                        summary = collect_videos(
+                            live, names, count, store, settings, policy=policy, fresh=fresh, progress=progress
+                        )
+                    rollup(store)
+        except SettingsError as exc:
+            raise ValueError(str(exc)) from exc
+        except KeyboardInterrupt:
+            errors.print("[yellow]interrupted:[/] nothing fetched is lost; run the same command to resume.")
+            raise typer.Exit(130) from None
+    _print_collect(summary)
+    if summary.stopped is not None:
+        raise typer.Exit(3)
+
+
+@contextmanager
+def _collect_progress() -> Iterator[Any]:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=errors, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def update(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(name, total=total)
+            progress.update(tasks[name], completed=min(done, total))
+
+        yield update
+
+
+def _print_collect(summary: Any) -> None:
+    t = summary.totals
+    state = "finished" if summary.finished else ("stopped" if summary.stopped else "unfinished")
+    resumed = " (resumed)" if summary.resumed else ""
+    console.print(
+        f"{summary.source}: {state}{resumed} · {t['requests']:,} requests, {t['pages']:,} pages, "
+        f"{t['items']:,} items fetched · {t['new']:,} new, {t['updated']:,} updated, {t['quarantined']:,} quarantined, "
+        f"{t['repeats']:,} repeats left out",
+        highlight=False,
+    )
+    for name, region in summary.regions.items():
+        done = "done" if region["done"] else f"stopped: {region['stopped']}" if region["stopped"] else "to resume"
+        got = region.get("videos", region.get("entries", 0))
+        console.print(f"  {name}: {got:,} collected in {region['pages']:,} pages ({done})", highlight=False)
+    if summary.failures:
+        failed = ", ".join(
+            f"{reason} {n:,}" for reason, n in sorted(summary.failures.items(), key=lambda i: (-i[1], i[0]))
+        )
+        console.print(f"failed requests by reason: {failed}", highlight=False)
+    if summary.advice:
+        errors.print(f"[bold red]stopped ({summary.stopped}):[/] {summary.advice}", highlight=False)
+    elif not summary.finished:
+        console.print(f"run the same command again to resume (checkpoint {summary.checkpoint})", highlight=False)
+
+
 @app.callback()
 def main() -> None:
     """tiktrend: early, evidenced TikTok trends."""

@@ -14,22 +14,24 @@ import gzip
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
+import pandas as pd
 
 from tiktrend.collect.checkpoint import Checkpoint, CheckpointFile, PendingPage, RegionState
 from tiktrend.collect.rawzone import RawZone
 from tiktrend.collect.readers import RawRecord, json_kind
 from tiktrend.collect.shapes import REPLY_ITEMS
 from tiktrend.collect.sources.base import FATAL, Failure, FetchError, Page, Reply, VideoSource
+from tiktrend.collect.sources.creative_center import PAGE_SIZE, TREND_COLUMNS, CreativeCenter, TrendList, list_rows
 from tiktrend.collect.sources.http import RetryPolicy, with_retries
 from tiktrend.pipeline import IngestReport, ingest_records
 from tiktrend.settings import Settings
-from tiktrend.store import Store
+from tiktrend.store import Store, StoreError
 
 Progress = Callable[[str, int, int], None]  # region, videos collected, target
 
@@ -76,8 +78,8 @@ def collect_videos(
 ) -> CollectSummary:
     """Collect ``count`` distinct videos per region from ``source``, resuming the run's checkpoint if any."""
     policy = policy or RetryPolicy()
-    params = {"regions": list(regions), "count": count}
-    checkpoint = checkpoint or CheckpointFile(settings.data_dir / "collect", source.name, params)
+    params = {"regions": list(regions), "count": count, **source.query}
+    checkpoint = checkpoint or CheckpointFile(settings.collect_dir, source.name, params)
     run = _Run(source, store, settings, policy, checkpoint, sleep)
     state = run.start(fresh)
     for region in regions:
@@ -329,3 +331,128 @@ def _merge(total: IngestReport, part: IngestReport) -> None:
     for reason, n in part.reasons.items():
         total.reasons[reason] = total.reasons.get(reason, 0) + n
     total.batch_ids.extend(part.batch_ids)
+
+
+# ---- trend lists (Creative Center) ---------------------------------------------------------------------
+
+
+@runtime_checkable
+class TrendListStore(Protocol):
+    """A store that keeps external trend lists (DuckDB today; the PostgreSQL backend mirrors the table)."""
+
+    def load_external_trends(self, rows: pd.DataFrame) -> int: ...
+
+
+def collect_trend_lists(
+    source: CreativeCenter,
+    lists: Sequence[TrendList],
+    count: int,
+    store: Store,
+    settings: Settings,
+    *,
+    policy: RetryPolicy | None = None,
+    checkpoint: CheckpointFile | None = None,
+    fresh: bool = False,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CollectSummary:
+    """Read the first ``count`` entries of each list into ``external_trends``, resuming the run's checkpoint."""
+    if not isinstance(store, TrendListStore):
+        raise StoreError(f"the store at {store.url} does not keep external trend lists yet; use a DuckDB store")
+    policy = policy or RetryPolicy()
+    params = {"lists": [asdict(t) for t in lists], "count": count}
+    checkpoint = checkpoint or CheckpointFile(settings.collect_dir, source.name, params)
+    state = checkpoint.open(fresh=fresh)
+    zone = RawZone(settings.raw_dir)
+    stopped: Failure | None = None
+    requested = False
+    for trend in lists:
+        label = f"{trend.kind}/{trend.region}/{trend.period}d" + (f"/{trend.industry}" if trend.industry else "")
+        region = state.region(label)
+        region.stopped = None
+        while stopped is None and not region.done and region.stopped is None:
+            if len(region.seen) >= count:
+                region.done = True
+                break
+            if progress is not None:
+                progress(label, len(region.seen), count)
+            page = int(region.cursor.get("page", 1))
+
+            def attempt(trend: TrendList = trend, page: int = page, label: str = label) -> tuple[Path, Reply, Any]:
+                nonlocal requested
+                if requested and policy.pause_s > 0:
+                    sleep(policy.pause_s)
+                requested = True
+                reply = source.request(trend, page)
+                state.totals["requests"] += 1
+                meta = {"list": label, "url": reply.url, "status": reply.status, "page": page}
+                kept = zone.keep_reply(source.name, reply.body, reply.fetched_at, meta)
+                return kept, reply, source.parse(reply, trend)
+
+            def failed(error: FetchError) -> None:
+                state.count_failure(error.failure.value)
+
+            try:
+                kept, reply, (entries, more) = with_retries(
+                    attempt, policy, on_failure=failed, recover=lambda _error: False, sleep=sleep
+                )
+            except FetchError as exc:
+                if exc.failure in FATAL:
+                    stopped = exc.failure
+                region.stopped = exc.failure.value
+                checkpoint.save(state)
+                continue
+            rows, bad = list_rows(entries, trend, reply.fetched_at, first_rank=(page - 1) * PAGE_SIZE + 1)
+            store.load_external_trends(pd.DataFrame(rows, columns=list(TREND_COLUMNS)))
+            _quarantine_entries(store, kept, entries, bad)
+            known = set(region.seen)
+            new = [r["keyword"] for r in rows if r["keyword"] not in known]
+            region.seen.extend(dict.fromkeys(new))
+            region.pages += 1
+            region.cursor = {"page": page + 1}
+            region.done = not more
+            totals = state.totals
+            totals["pages"] += 1
+            totals["items"] += len(entries)
+            totals["accepted"] += len(rows)
+            totals["new"] += len(new)
+            totals["repeats"] += len(rows) - len(new)
+            totals["quarantined"] += len(bad)
+            checkpoint.save(state)
+        if progress is not None:
+            progress(label, len(region.seen), count)
+    state.finished = stopped is None and all(r.done for r in state.regions.values())
+    checkpoint.save(state)
+    return CollectSummary(
+        source=source.name,
+        checkpoint=checkpoint.path,
+        resumed=state.resumptions > 0,
+        finished=state.finished,
+        regions={
+            name: {"entries": len(r.seen), "pages": r.pages, "done": r.done, "stopped": r.stopped}
+            for name, r in state.regions.items()
+        },
+        totals=dict(state.totals),
+        failures=dict(state.failures),
+        stopped=stopped,
+        advice=ADVICE.get(stopped) if stopped else None,
+    )
+
+
+def _quarantine_entries(store: Store, kept: Path, entries: list[Any], bad: list[tuple[int, str]]) -> None:
+    """List entries that are not trends go to the quarantine table, with the reply they came in."""
+    if not bad:
+        return
+    batch_id = kept.name.removeprefix("page-").removesuffix(".json.gz")
+    rows = [
+        {
+            "batch_id": batch_id,
+            "position": position,
+            "source": "creative_center",
+            "format": "creative-center",
+            "reason": reason,
+            "excerpt": orjson.dumps(entries[position], default=str).decode()[:2_000],
+        }
+        for position, reason in bad
+    ]
+    store.load_quarantine(pd.DataFrame(rows))

@@ -105,6 +105,7 @@ class VideoSource(Protocol):
 
     name: str  # the raw zone's source= partition and Video.source
     fmt: str  # the file format its replies are read as (formats.FORMATS)
+    query: Mapping[str, Any]  # what is asked for beyond regions (dates, terms): part of a run's identity
 
     def request(self, region: str, cursor: Mapping[str, Any]) -> Reply: ...
 

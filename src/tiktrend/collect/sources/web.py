@@ -42,6 +42,7 @@ class WebTrending:
 
     name = "web"
     fmt = "web"
+    query: Mapping[str, Any] = {}
 
     def __init__(self, transport: Transport, config: WebConfig) -> None:
         self.transport = transport

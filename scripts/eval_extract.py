@@ -29,6 +29,10 @@ def main(argv: list[str]) -> None:
         "false_positives": result.false_positives,
         "false_negatives": result.false_negatives,
     }
+    for source in sorted({row["source"] for row in rows}):
+        part = score(row for row in rows if row["source"] == source)
+        figures[f"{source}_precision"] = round(part.precision, 3)
+        figures[f"{source}_recall"] = round(part.recall, 3)
     print(json.dumps(figures))
 
 

@@ -6,9 +6,9 @@ A run becomes keyphrases of at most ``MAX_WORDS`` words:
 
 - a word sequence that a hashtag of the same video spells once glued (``night routine`` and
   ``#nightroutine``) is one phrase, so the caption and the tag give the same keyword;
-- Vietnamese is written in syllables and most of its words have two: a run of up to three syllables is one
-  phrase (``bánh mì``, ``đà lạt``, ``thành phố hcm``), a longer one is cut into pairs;
-- elsewhere, capitalized runs are names (``Taylor Swift``, ``Estados Unidos``) when the caption's casing
+- Vietnamese is written in syllables: syllables that form a word of ``data/words_vi.txt`` (``bánh mì``,
+  ``đà lạt``, ``học bổng``) are one phrase, other content syllables stay single;
+- capitalized runs are names (``Taylor Swift``, ``Estados Unidos``) when the caption's casing
   says anything (not when most words are capitalized), and two words joined by a strong collocation in
   the web corpus bundled with ``wordsegment`` (pointwise mutual information: ``ice cream``, ``new york``)
   stay together; other words are keywords on their own.
@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from tiktrend.extract.text import TOKEN, word_keyword
+from tiktrend.extract.generic import read_word_list
+from tiktrend.extract.text import TOKEN, normalize, word_keyword
 
 MAX_WORDS = 3
 MAX_PHRASES = 12
@@ -135,27 +136,48 @@ def _runs(chunks: list[list[_Term | None]]) -> list[list[_Term]]:
     return runs
 
 
+@lru_cache(maxsize=1)
+def vietnamese_words() -> frozenset[tuple[str, ...]]:
+    """The Vietnamese words of several syllables of ``data/words_vi.txt``, as tuples of syllable keys."""
+    return frozenset(tuple(normalize(entry).lower().split()) for entry in read_word_list("words_vi.txt"))
+
+
 def _cut(run: list[_Term], lang: str, known: frozenset[str], names: bool) -> list[list[_Term]]:
     """A run of content words cut into phrases of at most MAX_WORDS words."""
+    lexicon = vietnamese_words() if lang == "vi" else frozenset()
     pieces: list[list[_Term]] = []
     i = 0
     while i < len(run):
-        for size in range(min(MAX_WORDS, len(run) - i), 1, -1) if known else ():
-            if "".join(term.key for term in run[i : i + size]) in known:
-                pieces.append(run[i : i + size])
+        for size in range(min(MAX_WORDS, len(run) - i), 1, -1):
+            window = run[i : i + size]
+            keys = tuple(term.key for term in window)
+            if (known and "".join(keys) in known) or keys in lexicon:
+                pieces.append(window)
                 i += size
                 break
         else:
             pieces.append([run[i]])
             i += 1
-    return [phrase for piece in _merge(pieces, lang, names) for phrase in _split_long(piece, lang)]
+    merged = _merge(pieces, lang, names)
+    return _pair_syllables(merged) if lang == "vi" else merged
+
+
+def _pair_syllables(pieces: list[list[_Term]]) -> list[list[_Term]]:
+    """Unknown Vietnamese syllables next to each other, paired: most Vietnamese words have two syllables."""
+    out: list[list[_Term]] = []
+    for piece in pieces:
+        if len(piece) == 1 and out and len(out[-1]) == 1:
+            out[-1] = [*out[-1], piece[0]]
+        else:
+            out.append(piece)
+    return out
 
 
 def _merge(pieces: list[list[_Term]], lang: str, names: bool) -> list[list[_Term]]:
-    """Single words joined with their neighbour when they form a name, a collocation or a Vietnamese word."""
+    """Single words joined with their neighbour when they form a name or an English collocation."""
     merged: list[list[_Term]] = []
     for piece in pieces:
-        if merged and len(piece) == 1 and _joins(merged[-1], piece[0], lang, names):
+        if merged and len(piece) == 1 and len(merged[-1]) < MAX_WORDS and _joins(merged[-1], piece[0], lang, names):
             merged[-1] = [*merged[-1], piece[0]]
         else:
             merged.append(piece)
@@ -163,23 +185,11 @@ def _merge(pieces: list[list[_Term]], lang: str, names: bool) -> list[list[_Term
 
 
 def _joins(before: list[_Term], term: _Term, lang: str, names: bool) -> bool:
-    if lang == "vi":
-        # Syllables: the whole run is cut later (a long run into pairs).
-        return True
-    if len(before) >= MAX_WORDS:
-        return False
     if names and term.capital and all(t.capital for t in before):
+        # A name: capitalised words in a caption whose casing is informative (Taylor Swift, Hoà Minzy).
         return True
     # The collocations are English corpus counts (where "vous avez" is frequent too).
     return lang == "en" and len(before) == 1 and is_collocation(before[-1].key, term.key)
-
-
-def _split_long(piece: list[_Term], lang: str) -> list[list[_Term]]:
-    if len(piece) <= MAX_WORDS:
-        return [piece]
-    # Long Vietnamese runs are mostly two-syllable words one after the other.
-    step = 2 if lang == "vi" else MAX_WORDS
-    return [piece[i : i + step] for i in range(0, len(piece), step)]
 
 
 def _term_scores(runs: list[list[_Term]], chunks: list[list[_Term | None]], names: bool) -> dict[str, float]:
@@ -225,7 +235,7 @@ def keyphrases(text: str, lang: str, known: frozenset[str] = frozenset()) -> lis
         return []
     words = _TOKEN.findall(text)
     # Casing says something only when most words are not capitalized (not Title Case, not ALL CAPS).
-    names = lang != "vi" and sum(word[0].isupper() for word in words) <= 0.6 * len(words)
+    names = sum(word[0].isupper() for word in words) <= 0.6 * len(words)
     scores = _term_scores(runs, chunks, names)
     found: dict[str, Phrase] = {}
     phrase_tf = Counter(tuple(t.key for t in phrase) for run in runs for phrase in _cut(run, lang, known, names))

@@ -75,9 +75,16 @@ _DOMAIN = (
 )
 _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _MENTION = rf"@[{_MARKS}\w.]+"
+# A mention shown by its display name: TikTok writes "@Juan Pérez", "@Lena & Jule", "@Marina Barrial". A
+# mention that starts with a capital takes the next word (after an optional "&"), and one more capitalised
+# word: they are the rest of a name, not caption words. Lower-case handles (@mrbeast) take nothing.
+_DISPLAY_NAME = r"[^\W\d_][\w'-]*"
+_NAMED_MENTION = rf"@(?=[^\W\d_a-z])[{_MARKS}\w.]+(?:\s+&)?[ \t]+{_DISPLAY_NAME}(?:[ \t]+(?=[A-ZÀ-Ỹ]){_DISPLAY_NAME})?"
 # One pass finds everything a caption word must not come from; only the hashtag body is captured, so
 # re.split returns [text, tag-or-None, text, ...].
-_CAPTION_SPLIT = re.compile(rf"{_REPLY}|{_URL}|{_EMAIL}|{_DOMAIN}|{_MENTION}|#({_WORD_CHAR}+)", re.IGNORECASE)
+_CAPTION_SPLIT = re.compile(
+    rf"{_REPLY}|{_URL}|{_EMAIL}|{_DOMAIN}|(?-i:{_NAMED_MENTION})|{_MENTION}|#({_WORD_CHAR}+)", re.IGNORECASE
+)
 _TAG = re.compile(rf"#({_WORD_CHAR}+)")
 _TOKEN = re.compile(rf"{_WORD_CHAR}+(?:'{_WORD_CHAR}+)*")
 TOKEN = _TOKEN

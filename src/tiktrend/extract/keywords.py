@@ -146,9 +146,13 @@ def caption_mentions(text: str, known: frozenset[str] = frozenset(), modality: s
     lang = detect_language(text)[0]
     # A phrase with a reach word in it ("bắt trend", "viral video") asks for reach too.
     return tuple(
-        (phrase.key, phrase.display, modality, any(map(is_generic, (phrase.key, *phrase.words))), phrase.weight)
+        (phrase.key, phrase.display, modality, _generic_phrase(phrase.key, phrase.words), phrase.weight)
         for phrase in keyphrases(text, lang, known)
     )
+
+
+def _generic_phrase(key: str, words: tuple[str, ...]) -> bool:
+    return is_generic(key) or (len(words) > 1 and any(map(is_generic, words)))
 
 
 def video_mentions(

@@ -25,9 +25,7 @@ keeps the words apart.
 
 from __future__ import annotations
 
-import itertools
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -43,7 +41,6 @@ MAX_PHRASES = 12
 MIN_PMI = 1.2
 MIN_BIGRAM_COUNT = 200_000.0
 _CORPUS_TOKENS = 1.0e12
-_BREAK = re.compile(r"\S")
 _TOKEN = TOKEN
 
 
@@ -57,7 +54,7 @@ class Phrase:
     words: tuple[str, ...]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Term:
     key: str
     display: str
@@ -97,29 +94,33 @@ def is_collocation(first: str, second: str) -> bool:
     return pmi >= MIN_PMI
 
 
-def _chunks(text: str, lang: str) -> list[list[_Term | None]]:
-    """Chunks of a text (cut at anything but spaces between words); stop words are None."""
+def _chunks(text: str, lang: str) -> tuple[list[list[_Term | None]], int, int]:
+    """Chunks of a text (cut at anything but spaces between words), stop words as None; words, capitalised."""
     chunks: list[list[_Term | None]] = []
     current: list[_Term | None] = []
-    end = 0
+    end = words = capitals = 0
     for match in _TOKEN.finditer(text):
-        gap = text[end : match.start()]
-        if current and (_BREAK.search(gap) or "\n" in gap):
-            chunks.append(current)
-            current = []
+        start = match.start()
+        # A chunk ends at punctuation, emoji or a line break between two words (str methods beat a regex here).
+        if current and start > end:
+            gap = text[end:start]
+            if not gap.isspace() or "\n" in gap:
+                chunks.append(current)
+                current = []
         end = match.end()
         token = match.group()
+        capital = token[0].isupper()
+        words += 1
+        capitals += capital
         keyword = word_keyword(token, lang)
         if keyword is None:
             current.append(None)
             continue
-        first = not current
-        capital = token[0].isupper()
-        acronym = len(token) > 1 and token.isupper()
-        current.append(_Term(keyword[0], keyword[1], len(chunks), capital and not first, acronym, capital))
+        acronym = capital and len(token) > 1 and token.isupper()
+        current.append(_Term(keyword[0], keyword[1], len(chunks), capital and bool(current), acronym, capital))
     if current:
         chunks.append(current)
-    return chunks
+    return chunks, words, capitals
 
 
 def _runs(chunks: list[list[_Term | None]]) -> list[list[_Term]]:
@@ -192,33 +193,37 @@ def _joins(before: list[_Term], term: _Term, lang: str, names: bool) -> bool:
     return lang == "en" and len(before) == 1 and is_collocation(before[-1].key, term.key)
 
 
-def _term_scores(runs: list[list[_Term]], chunks: list[list[_Term | None]], names: bool) -> dict[str, float]:
+def _term_scores(chunks: list[list[_Term | None]], names: bool) -> dict[str, float]:
     """YAKE's per-term score S(t) over one text (lower is more important)."""
     occurrences: dict[str, list[_Term]] = {}
-    for run in runs:
-        for term in run:
-            occurrences.setdefault(term.key, []).append(term)
+    left: dict[str, set[str]] = {}
+    right: dict[str, set[str]] = {}
+    for chunk in chunks:
+        before: _Term | None = None
+        for term in chunk:
+            if term is not None:
+                occurrences.setdefault(term.key, []).append(term)
+                if before is not None:
+                    right.setdefault(before.key, set()).add(term.key)
+                    left.setdefault(term.key, set()).add(before.key)
+            before = term
     tf = {key: len(found) for key, found in occurrences.items()}
     counts = list(tf.values())
     # Plain float arithmetic: statistics.pstdev works in exact fractions, ten times slower on short lists.
     mean = sum(counts) / len(counts)
     std = math.sqrt(sum((count - mean) ** 2 for count in counts) / len(counts))
     most = max(counts)
-    left: dict[str, set[str]] = {}
-    right: dict[str, set[str]] = {}
-    for chunk in chunks:
-        for before, after in itertools.pairwise(chunk):
-            if before is not None and after is not None:
-                right.setdefault(before.key, set()).add(after.key)
-                left.setdefault(after.key, set()).add(before.key)
     scores: dict[str, float] = {}
     n_chunks = max(1, len(chunks))
     for key, found in occurrences.items():
         freq = tf[key]
         case = max(sum(t.upper for t in found), sum(t.acronym for t in found)) / (1 + math.log(freq)) if names else 0
-        chunks_seen = sorted(t.chunk for t in found)
-        middle = len(chunks_seen) // 2
-        median = chunks_seen[middle] if len(chunks_seen) % 2 else (chunks_seen[middle - 1] + chunks_seen[middle]) / 2
+        if freq == 1:
+            median: float = found[0].chunk
+        else:
+            seen = sorted(t.chunk for t in found)
+            middle = len(seen) // 2
+            median = seen[middle] if len(seen) % 2 else (seen[middle - 1] + seen[middle]) / 2
         position = math.log(math.log(3 + median))
         norm = freq / (mean + std)
         relatedness = 1 + (len(left.get(key, ())) + len(right.get(key, ()))) / (2 * freq) * freq / most
@@ -229,25 +234,24 @@ def _term_scores(runs: list[list[_Term]], chunks: list[list[_Term | None]], name
 
 def keyphrases(text: str, lang: str, known: frozenset[str] = frozenset()) -> list[Phrase]:
     """The keyphrases of a caption text in ``lang`` (tags and mentions already removed), in text order."""
-    chunks = _chunks(text, lang)
+    chunks, words, capitals = _chunks(text, lang)
     runs = _runs(chunks)
     if not runs:
         return []
-    words = _TOKEN.findall(text)
     # Casing says something only when most words are not capitalized (not Title Case, not ALL CAPS).
-    names = sum(word[0].isupper() for word in words) <= 0.6 * len(words)
-    scores = _term_scores(runs, chunks, names)
+    names = capitals <= 0.6 * words
+    scores = _term_scores(chunks, names)
+    phrases = [tuple(phrase) for run in runs for phrase in _cut(run, lang, known, names)]
+    phrase_tf = Counter(tuple(t.key for t in phrase) for phrase in phrases)
     found: dict[str, Phrase] = {}
-    phrase_tf = Counter(tuple(t.key for t in phrase) for run in runs for phrase in _cut(run, lang, known, names))
-    for run in runs:
-        for phrase in _cut(run, lang, known, names):
-            keys = tuple(t.key for t in phrase)
-            product = math.prod(scores[k] for k in keys)
-            score = product / (phrase_tf[keys] * (1 + sum(scores[k] for k in keys)))
-            key = "".join(keys)
-            if key not in found:
-                display = " ".join(t.display for t in phrase)
-                found[key] = Phrase(key, display, round(1 / (1 + score), 4), keys)
+    for phrase in phrases:
+        keys = tuple(t.key for t in phrase)
+        key = "".join(keys)
+        if key in found:
+            continue
+        terms = [scores[k] for k in keys]
+        score = math.prod(terms) / (phrase_tf[keys] * (1 + sum(terms)))
+        found[key] = Phrase(key, " ".join(t.display for t in phrase), round(1 / (1 + score), 4), keys)
     # The best MAX_PHRASES, in the order of the text.
     best = set(sorted(found, key=lambda key: -found[key].weight)[:MAX_PHRASES])
     return [phrase for key, phrase in found.items() if key in best]

@@ -103,3 +103,28 @@ def test_emoji_are_their_own_modality() -> None:
 def test_mentions_urls_and_numbers_cut_phrases() -> None:
     mentions = video_mentions("new song @maria out 2025 https://x.co/a now playing", [], "", "", False)
     assert [key for key, _, modality, _, _ in mentions if modality == "caption"] == ["new", "song", "playing"]
+
+
+@pytest.mark.parametrize(
+    "caption",
+    [
+        "Recipe link in bio",
+        "Subscribe to our YouTube Channel! Recipe",
+        "Anzeige | Recipe",
+        "Teil 2 Recipe",
+        "Recipe - TOUT DROIT RÉSERVÉ À",
+        "Replying to @mrbeast Recipe",
+    ],
+)
+def test_caption_boilerplate_is_not_a_keyword(caption: str) -> None:
+    assert [m[0] for m in video_mentions(caption, [], "", "", False) if m[2] == "caption"] == ["recipe"]
+
+
+@pytest.mark.parametrize("laugh", ["hahaha", "HHAAHAH", "jajajajajajaa", "wkwkwk", "hihihi"])
+def test_laughter_with_doubled_letters_is_not_a_keyword(laugh: str) -> None:
+    assert video_mentions(f"{laugh} dog", [], "", "", False)[0][0] == "dog"
+
+
+def test_mention_display_names_are_not_caption_words() -> None:
+    mentions = video_mentions("Siempre @Juan Pérez con @Lena & Jule en Madrid", [], "", "", False)
+    assert [m[0] for m in mentions if m[2] == "caption"] == ["madrid"]

@@ -82,14 +82,23 @@ _DISPLAY_NAME = r"[^\W\d_][\w'-]*"
 _NAMED_MENTION = rf"@(?=[^\W\d_a-z])[{_MARKS}\w.]+(?:\s+&)?[ \t]+{_DISPLAY_NAME}(?:[ \t]+(?=[A-ZÀ-Ỹ]){_DISPLAY_NAME})?"
 # One pass finds everything a caption word must not come from; only the hashtag body is captured, so
 # re.split returns [text, tag-or-None, text, ...].
+# Boilerplate of creators' captions, in the languages of the data: calls to follow or subscribe, "link in
+# bio", ad labels, episode numbers, copyright notes. They would be the most frequent "keywords" of a creator.
+_BOILERPLATE = (
+    r"\blink (?:is )?in (?:my |the )?bio\b|\b(?:please )?(?:subscribe|follow) (?:to )?(?:our|my|me)(?: \w+)?"
+    r"(?: channel)?\b|\b(?:anzeige|werbung|unbezahlte werbung|quảng cáo)\b|\b(?:teil|part|pt|phần|parte|partie|ep)"
+    r"\.? ?\d+\b|\btous? droits? réservés?(?: à)?\b|\btout droit réservé(?: à)?\b"
+)
 _CAPTION_SPLIT = re.compile(
-    rf"{_REPLY}|{_URL}|{_EMAIL}|{_DOMAIN}|(?-i:{_NAMED_MENTION})|{_MENTION}|#({_WORD_CHAR}+)", re.IGNORECASE
+    rf"{_REPLY}|{_URL}|{_EMAIL}|{_DOMAIN}|(?-i:{_NAMED_MENTION})|{_MENTION}|{_BOILERPLATE}|#({_WORD_CHAR}+)",
+    re.IGNORECASE,
 )
 _TAG = re.compile(rf"#({_WORD_CHAR}+)")
 _TOKEN = re.compile(rf"{_WORD_CHAR}+(?:'{_WORD_CHAR}+)*")
 TOKEN = _TOKEN
 # Laughter (4 letters or more) in the languages at hand: haha, hihi, huhu, jajaja, jeje, ahah, wkwk. Not
 # "jojo" (the anime) or "kiki".
+_DOUBLES = re.compile(r"([^\W\d_])\1+")
 _LAUGH = re.compile(r"^(?:(?:h[aeiou])+h?|(?:j[aeiu])+j?|a?(?:ha)+h?|(?:wk)+w?)$")
 
 # Elided articles and pronouns glued to the next word with an apostrophe: l'amour → amour, j'adore → adore.
@@ -197,6 +206,7 @@ def word_keyword(token: str, lang: str = UNDETERMINED) -> tuple[str, str] | None
     key = _ELONGATION.sub(_FIRST, token.lower())
     if len(key) > MAX_WORD_CHARS or sum(ch.isalpha() for ch in key) < 2:
         return None
-    if key in stop or (len(key) >= 4 and _LAUGH.match(key)):
+    # Laughter is typed with doubled letters too (hhaahah, jajajaa): compare it with every run collapsed.
+    if key in stop or (len(key) >= 4 and _LAUGH.match(_DOUBLES.sub(_FIRST, key))):
         return None
     return generic_form(key) or key, token

@@ -115,3 +115,27 @@ def test_engagement_features_and_velocities() -> None:
     assert second["views_velocity"] == pytest.approx(1000.0)  # 2000 views in 2 hours
     assert second["engagement_velocity"] == pytest.approx((385 - 135) / 2)
     assert pd.isna(other["engagement_rate"])  # no views: no rate, not a division by zero
+
+
+@pytest.mark.skipif(not tesseract_available(), reason="tesseract is not installed (apt-get install tesseract-ocr)")
+def test_heavy_stage_downloads_covers_and_survives_broken_models(tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    cover = _cover(tmp_path, "Matcha Latte")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{cover.name}"
+        videos = pd.DataFrame({"video_id": ["1"], "cover_url": [url], "video_url": [str(cover)]})
+        missing = tmp_path / "no-model"
+        result = heavy_mentions(
+            videos, download_dir=tmp_path / "covers", caption_model_dir=missing, whisper_model_dir=missing, workers=1
+        )
+    finally:
+        server.shutdown()
+    assert {"matcha", "latte"} <= set(result.mentions.keyword)
+    assert len(list((tmp_path / "covers").iterdir())) == 1
+    assert set(result.errors) == {"1"}  # the broken models are reported, the OCR mentions kept

@@ -1,33 +1,43 @@
-"""The heavy extraction stage (OCR of covers, speech-to-text), run apart from the text modalities.
+"""The heavy extraction stage (OCR of covers, speech-to-text, image captions), run apart from the text modalities.
 
 ``extract_mentions`` (hashtags, caption, emoji, music, subtitles) never waits for a model or an image: this
-stage runs after it, on the videos that have a local cover image or media file, and a failure of one image
-or one model is reported in the stage's errors while every other mention is kept.
+stage runs after it, on the videos that have a cover image (a local path, ``file://`` or, when a download
+directory is given, an ``http(s)`` URL) or a local media file, and a failure of one image or one model is
+reported in the stage's errors while every other mention is kept. Speech-to-text and image captioning run
+only when their local model directory is given (off by default); nothing is downloaded but the covers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
-from tiktrend.extract.keywords import _frame
+from tiktrend.extract.audio import transcribe
+from tiktrend.extract.keywords import Mention, _frame, caption_mentions
 from tiktrend.extract.ocr import OcrText, ocr_mentions, read_images, tesseract_available
-from tiktrend.models import MENTION_COLUMNS
+from tiktrend.extract.text import normalize
+
+MAX_DOWNLOAD_BYTES = 8 << 20
+DOWNLOAD_TIMEOUT_S = 15
+IMAGE_TO_TEXT = "image-to-text"
 
 
 @dataclass
 class HeavyResult:
-    """Mentions of the heavy modalities and the errors met, one line per failed video."""
+    """Mentions of the heavy modalities and the errors met, one line per failed video and step."""
 
     mentions: pd.DataFrame
     errors: dict[str, str] = field(default_factory=dict)
 
 
 def local_path(url: object) -> Path | None:
-    """The local file a cover URL or path points to, if it is one that exists (remote URLs are not fetched)."""
+    """The local file a cover URL or path points to, if it is one that exists."""
     if not isinstance(url, str) or not url:
         return None
     parsed = urlparse(url)
@@ -37,21 +47,96 @@ def local_path(url: object) -> Path | None:
     return path if path.is_file() else None
 
 
-def heavy_mentions(videos: pd.DataFrame, *, ocr_cache: Path | None = None, workers: int | None = None) -> HeavyResult:
-    """``ocr`` mentions of the videos' local cover images (tesseract), with per-video errors."""
-    covers = {
-        str(video_id): path
-        for video_id, url in zip(videos["video_id"], videos.get("cover_url", pd.Series(dtype=object)), strict=False)
-        if (path := local_path(url)) is not None
-    }
-    if not covers or not tesseract_available():
-        empty = pd.DataFrame(columns=list(MENTION_COLUMNS))
-        return HeavyResult(empty, {} if not covers else dict.fromkeys(covers, "tesseract is not installed"))
-    results = read_images(covers.values(), ocr_cache, workers=workers)
-    found, errors = {}, {}
-    for video_id, result in zip(covers, results, strict=True):
-        if isinstance(result, OcrText):
-            found[video_id] = ocr_mentions(result)
-        else:
-            errors[video_id] = result
-    return HeavyResult(_frame(found), errors)
+def download(url: str, directory: Path) -> Path:
+    """An ``http(s)`` image saved under ``directory`` by the hash of its URL (fetched once, bounded in size)."""
+    target = directory / f"{hashlib.sha256(url.encode()).hexdigest()}.img"
+    if target.exists():
+        return target
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as reply:
+        data = reply.read(MAX_DOWNLOAD_BYTES + 1)
+    if len(data) > MAX_DOWNLOAD_BYTES:
+        raise ValueError(f"image larger than {MAX_DOWNLOAD_BYTES} bytes")
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".tmp")
+    temporary.write_bytes(data)
+    temporary.replace(target)
+    return target
+
+
+def _covers(videos: pd.DataFrame, download_dir: Path | None, errors: dict[str, str]) -> dict[str, Path]:
+    covers: dict[str, Path] = {}
+    urls = videos["cover_url"] if "cover_url" in videos.columns else pd.Series([None] * len(videos))
+    for video_id, url in zip(videos["video_id"].map(str), urls, strict=True):
+        path = local_path(url)
+        if path is None and download_dir is not None and isinstance(url, str) and url.startswith(("http:", "https:")):
+            try:
+                path = download(url, download_dir)
+            except (OSError, ValueError) as exc:
+                errors[video_id] = f"cover download: {type(exc).__name__}: {exc}"
+        if path is not None:
+            covers[video_id] = path
+    return covers
+
+
+def caption_image(path: Path, model_dir: Path) -> str:
+    """A one-line description of an image by a local image-to-text model (transformers, CPU)."""
+    import transformers
+
+    make: Any = transformers.pipeline  # typed per task in transformers; the task name is a setting here
+    describe: Any = make(IMAGE_TO_TEXT, model=str(model_dir), device="cpu", local_files_only=True)
+    return str(describe(str(path))[0]["generated_text"])
+
+
+def heavy_mentions(
+    videos: pd.DataFrame,
+    *,
+    ocr_cache: Path | None = None,
+    download_dir: Path | None = None,
+    whisper_model_dir: Path | None = None,
+    caption_model_dir: Path | None = None,
+    workers: int | None = None,
+) -> HeavyResult:
+    """``ocr`` (and, when configured, ``transcript`` and ``image_caption``) mentions, with per-video errors."""
+    errors: dict[str, str] = {}
+    found: dict[str, list[Mention]] = {}
+    covers = _covers(videos, download_dir, errors)
+    if covers and not tesseract_available():
+        errors.update(dict.fromkeys(covers, "ocr: tesseract is not installed"))
+    elif covers:
+        for video_id, result in zip(covers, read_images(covers.values(), ocr_cache, workers=workers), strict=True):
+            if isinstance(result, OcrText):
+                found.setdefault(video_id, []).extend(ocr_mentions(result))
+            else:
+                errors[video_id] = f"ocr: {result}"
+    if caption_model_dir is not None:
+        _describe_covers(covers, caption_model_dir, found, errors)
+    if whisper_model_dir is not None:
+        _transcribe_media(videos, whisper_model_dir, found, errors)
+    unique = {video_id: list({(m[0], m[2]): m for m in ms}.values()) for video_id, ms in found.items()}
+    return HeavyResult(_frame(unique), errors)
+
+
+def _describe_covers(
+    covers: dict[str, Path], model_dir: Path, found: dict[str, list[Mention]], errors: dict[str, str]
+) -> None:
+    for video_id, path in covers.items():
+        try:
+            text = normalize(caption_image(path, model_dir))
+            found.setdefault(video_id, []).extend(caption_mentions(text, frozenset(), "image_caption"))
+        except Exception as exc:  # a model failure must not stop the stage
+            errors[video_id] = f"image_caption: {type(exc).__name__}: {exc}"
+
+
+def _transcribe_media(
+    videos: pd.DataFrame, model_dir: Path, found: dict[str, list[Mention]], errors: dict[str, str]
+) -> None:
+    media = videos["video_url"] if "video_url" in videos.columns else pd.Series([None] * len(videos))
+    for video_id, url in zip(videos["video_id"].map(str), media, strict=True):
+        path = local_path(url)
+        if path is None:
+            continue
+        try:
+            spoken = normalize(transcribe(path, model_dir))
+            found.setdefault(video_id, []).extend(caption_mentions(spoken, frozenset(), "transcript"))
+        except Exception as exc:  # as above: one bad file or model is reported, not raised
+            errors[video_id] = f"transcript: {type(exc).__name__}: {exc}"

@@ -20,6 +20,10 @@ def test_variant_key(spelling: str) -> None:
     assert variant_key(spelling) == "booktok"
 
 
+def test_emoji_keep_their_own_key() -> None:
+    assert merge_table(pd.Series({"😂": 5, "❤": 3, "🔥": 2})).empty
+
+
 def test_accent_folding_is_optional() -> None:
     assert variant_key("Đà Lạt") == "đàlạt" != variant_key("dalat")
     assert variant_key("Đà Lạt", fold=True) == variant_key("dalat", fold=True) == "dalat"

@@ -654,3 +654,26 @@ def extract_command(
         f"{len(frame):,} observations -> {len(mentions):,} mentions with the {engine} engine "
         f"in {seconds:.1f} s, written to [bold]{out}[/]"
     )
+
+
+@app.command(name="merges")
+def merges_command(
+    mentions: Annotated[Path, typer.Argument(help="Parquet file of mentions (from `tiktrend extract`).")],
+    out: Annotated[Path, typer.Option(help="CSV file the merge table is written to.")] = Path("merges.csv"),
+    embed: Annotated[bool, typer.Option(help="Also merge by embeddings (extra 'embed').")] = True,
+    fold_accents: Annotated[bool, typer.Option(help="Fold accents when matching spellings.")] = False,
+) -> None:
+    """Propose keyword merges (spelling variants, near-duplicates by embedding) as a reviewable table."""
+    from tiktrend.extract.variants import load_embedder, merge_table
+
+    with _friendly_errors():
+        settings = Settings()
+        frame = pd.read_parquet(mentions, columns=["keyword", "modality"])
+        # Word keywords only: a sound is named by its title, an emoji is itself.
+        frame = frame[frame["modality"].isin(["hashtag", "caption", "transcript", "ocr", "image_caption"])]
+        embedder = load_embedder(settings.embed_model_path) if embed else None
+        table = merge_table(
+            frame["keyword"].value_counts(), embed=embedder, threshold=settings.merge_threshold, fold=fold_accents
+        )
+        table.to_csv(out, index=False)
+    console.print(f"{len(table):,} merges proposed, written to [bold]{out}[/] (apply with extract.variants)")

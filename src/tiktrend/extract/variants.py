@@ -36,6 +36,8 @@ Embed = Callable[[Sequence[str]], np.ndarray]
 def variant_key(text: str, *, fold: bool = False) -> str:
     """The matching key of any spelling: ``Book-Tok``, ``#booktok`` and ``book tok`` give ``booktok``."""
     key = canonical(text).replace(" ", "").replace("-", "").replace("_", "")
+    if not key:
+        return text  # emoji and symbols are their own key: canonical() strips them as decorations
     return fold_accents(key) if fold else key
 
 
@@ -74,12 +76,16 @@ def merge_table(
         if head != keyword:
             rows.append((str(keyword), head, "variant", 1.0))
     if embed is not None:
-        rows += _embedding_merges(list(dict.fromkeys(heads.values())), embed, threshold)
+        # Only words are embedded: the model reads emoji and symbols as noise.
+        words = [head for head in dict.fromkeys(heads.values()) if any(ch.isalpha() for ch in head)]
+        rows += _embedding_merges(words, embed, threshold, fold)
     return pd.DataFrame(rows, columns=list(MERGE_COLUMNS))
 
 
-def _embedding_merges(keywords: list[str], embed: Embed, threshold: float) -> list[tuple[str, str, str, float]]:
-    """Keywords (most mentioned first) merged into the first earlier keyword they are similar enough to."""
+def _embedding_merges(
+    keywords: list[str], embed: Embed, threshold: float, fold: bool
+) -> list[tuple[str, str, str, float]]:
+    """Keywords (most mentioned first) merged into the most similar earlier keyword, when similar enough."""
     if len(keywords) < 2:
         return []
     vectors = embed([_readable(keyword) for keyword in keywords])
@@ -89,7 +95,9 @@ def _embedding_merges(keywords: list[str], embed: Embed, threshold: float) -> li
         if kept:
             similarities = vectors[kept] @ vectors[i]
             best = int(np.argmax(similarities))
-            if similarities[best] >= threshold:
+            # MiniLM's tokenizer drops accents: keys that differ only by them (bán, bạn) look identical to it.
+            accents_only = fold_accents(keywords[i]) == fold_accents(keywords[kept[best]])
+            if similarities[best] >= threshold and (fold or not accents_only):
                 rows.append((keywords[i], keywords[kept[best]], "embedding", round(float(similarities[best]), 4)))
                 continue
         kept.append(i)

@@ -11,6 +11,7 @@ import pytest
 from tiktrend.backtest.evaluate import alerts, auc, evaluate, fold_keywords, roc_curve, tpr_at_fpr
 from tiktrend.backtest.labels import future_events, planted_events, top_k_membership
 from tiktrend.backtest.replay import Truth, evaluated_buckets, replay, run_backtest
+from tiktrend.backtest.sources import store_backtest
 from tiktrend.collect.simulator import SimConfig, planted_trends, write_simulation
 from tiktrend.extract.generic import is_generic
 from tiktrend.pipeline import ingest, load_series, rollup
@@ -138,3 +139,32 @@ def test_the_replay_is_the_batch(small_simulation: tuple[object, pd.DataFrame]) 
         batch = detector.score_series(series)  # type: ignore[arg-type]
         np.testing.assert_allclose(streamed.score, batch.score)
         np.testing.assert_array_equal(streamed.decision, batch.decision)
+
+
+def test_creative_center_lists_become_ground_truth(tmp_path: Path) -> None:
+    config = SimConfig(seed=12, hours=48, videos_per_hour=40, n_trends=2)
+    settings = Settings(data_dir=tmp_path / "data")
+    out = write_simulation(config, settings.sim_dir)
+    trend = planted_trends(config)[-1]
+    listed = pd.DataFrame(
+        [
+            {
+                "source": "creative_center", "kind": "hashtag", "region": "US", "period_days": 7, "industry": "",
+                "list_date": trend.peak.date(), "keyword": trend.keyword, "name": trend.display, "item_id": None,
+                "rank": 1, "rank_diff": None, "is_new": True, "posts": 100, "views": 1000, "trend": None,
+                "listed_at": trend.peak,
+            }
+        ]
+    )  # fmt: skip
+    with DuckDBStore(settings.database_url) as store:
+        ingest([out.feed_path], store, settings, source="simulator")
+        rollup(store)
+        without = store_backtest(store, grain="hour", future=None, truth_csv=out.truth_path)
+        assert [t.name for t in without.truths] == ["planted"]
+        assert any("No Creative Center" in n or "no list" in n for n in without.notes)
+        store.load_external_trends(listed)
+        result = store_backtest(store, grain="hour", future=None, truth_csv=out.truth_path)
+    assert [t.name for t in result.truths] == ["planted", "creative_center"]
+    events = result.truths[1].events
+    assert events["keyword"].tolist() == [trend.keyword]
+    assert result.table("creative_center").loc["poisson", "events"] == 1

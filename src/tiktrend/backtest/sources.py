@@ -126,6 +126,8 @@ def store_backtest(
         truth = pd.read_csv(truth_csv)
         truths.append(Truth("planted", planted_events(truth, grace=24 * step), evaluated_buckets(series) & judged))
     lists = _creative_center_lists(store)
+    if lists is not None and region and "region" in lists.columns:
+        lists = lists[lists["region"].astype(str).str.upper() == region.upper()]
     if lists is None:
         notes.append("No Creative Center lists in this store: that ground truth was skipped.")
     elif lists.empty:

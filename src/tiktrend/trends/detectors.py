@@ -211,15 +211,13 @@ def poisson_z(observed: Floats, expected: Floats, ratio: Floats | None = None) -
     positive; ``ratio`` (observed / expected) may be passed when already computed.
     """
     ratio = observed / expected if ratio is None else ratio
-    # x log(x / e) is 0 at x = 0; the floor keeps log away from 0 without changing any other value.
-    deviance = np.log(np.maximum(ratio, TINY))
-    deviance *= observed
-    deviance -= observed
-    deviance += expected
-    deviance *= 2.0
-    np.maximum(deviance, 0.0, out=deviance)
-    z = np.sqrt(deviance, out=deviance)
-    z[ratio <= 1.0] = 0.0
+    z: Floats = np.zeros_like(ratio)
+    # Only keys above their expectation have a score; they are few, so the logarithms are taken for them only.
+    hot = np.flatnonzero(ratio > 1.0)
+    if hot.size:
+        x, e = observed[hot], expected[hot]
+        deviance = x * np.log(ratio[hot]) - x + e
+        z[hot] = np.sqrt(np.maximum(2.0 * deviance, 0.0))
     return z
 
 
@@ -483,8 +481,12 @@ class PoissonDetector(Detector[_BaselineState]):
         expected = np.maximum(state.expected.sum, DTYPE(self.min_expected))
         ratio = observed / expected
         z = poisson_z(observed, expected, ratio)
-        decision = (z >= self.min_z) & (observed >= self.min_videos) & (ratio >= self.min_ratio)
-        decision &= state.seen > self.warmup
+        decision = z >= self.min_z  # implies observed > expected: the other tests only run where it holds
+        if state.seen <= self.warmup:
+            decision[:] = False
+        flagged = np.flatnonzero(decision)
+        if flagged.size:
+            decision[flagged] = (observed[flagged] >= self.min_videos) & (ratio[flagged] >= self.min_ratio)
         evidence = {"observed": observed, "expected": expected, "ratio": ratio}
         return Step(_warm(z, state.seen, self.warmup), decision, evidence)
 

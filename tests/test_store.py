@@ -13,6 +13,7 @@ import pytest
 
 from tiktrend.models import VIDEO_COLUMNS
 from tiktrend.store import DATA_TABLES, Store, StoreError, open_store
+from tiktrend.store.schema import DDL
 
 BACKENDS = ("duckdb", "postgres")
 
@@ -219,3 +220,60 @@ def test_bad_urls_and_unopenable_files_say_what_to_do(tmp_path: Any) -> None:
         open_store(f"duckdb:///{blocker}/sub/x.duckdb")
     with pytest.raises(StoreError, match=r"expected duckdb:///path/file\.duckdb or postgresql://"):
         open_store("sqlite:///x.db")
+
+
+# The first release's layout: mentions keyed, keyword_buckets a table rebuilt per hour.
+LEGACY_DDL = (
+    *(s for s in DDL if "TABLE IF NOT EXISTS videos " in s or "TABLE IF NOT EXISTS video_stats " in s),
+    """CREATE TABLE keyword_mentions (video_id VARCHAR NOT NULL, keyword VARCHAR NOT NULL, modality VARCHAR NOT NULL,
+        display VARCHAR NOT NULL, weight DOUBLE NOT NULL, is_generic BOOLEAN NOT NULL, posted_at TIMESTAMP NOT NULL,
+        region VARCHAR NOT NULL, category VARCHAR NOT NULL, PRIMARY KEY (video_id, keyword, modality))""",
+    "CREATE TABLE keyword_buckets AS SELECT * FROM a.keyword_buckets",
+    """CREATE TABLE bucket_totals (bucket TIMESTAMP NOT NULL, grain VARCHAR NOT NULL, region VARCHAR NOT NULL,
+        category VARCHAR NOT NULL, videos BIGINT NOT NULL, views BIGINT, likes BIGINT, comments BIGINT, shares BIGINT,
+        saves BIGINT, PRIMARY KEY (bucket, grain, region, category))""",
+    "INSERT INTO bucket_totals SELECT * FROM a.bucket_totals",
+    "CREATE TABLE rollup_queue (bucket TIMESTAMP PRIMARY KEY)",
+)
+
+
+def test_a_first_release_duckdb_file_is_migrated_and_its_rollups_rebuilt(tmp_path: Path) -> None:
+    import duckdb
+
+    from tiktrend.store.duckdb import DuckDBStore
+
+    fresh_path = tmp_path / "fresh.duckdb"
+    with DuckDBStore(f"duckdb:///{fresh_path}") as fresh:
+        for batch in (
+            frames([observation(f"v{i}", i % 3, views=i) for i in range(8)], [mention(f"v{i}", "a") for i in range(8)]),
+            frames([observation("v1", 5, views=99)], [mention("v1", "b", "caption")]),
+        ):
+            fresh.load_batch(*batch)
+        fresh.refresh_rollups()
+        expected = all_tables(fresh)
+    legacy_path = tmp_path / "legacy.duckdb"
+    with duckdb.connect(str(legacy_path)) as con:
+        con.execute(f"ATTACH '{fresh_path}' AS a (READ_ONLY)")
+        for statement in LEGACY_DDL:
+            con.execute(statement)
+        con.execute("INSERT INTO videos SELECT * FROM a.videos")
+        con.execute("INSERT INTO video_stats SELECT * FROM a.video_stats")
+        con.execute("INSERT INTO keyword_mentions SELECT * FROM a.keyword_mentions")
+        con.execute("UPDATE keyword_mentions SET region = 'stale'")  # what the first release could leave behind
+    with DuckDBStore(f"duckdb:///{legacy_path}") as migrated:
+        got = all_tables(migrated)
+        kinds = dict(migrated.con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall())
+        assert migrated._schema_version() == 1
+    assert kinds["keyword_buckets"] == "VIEW" and "rollup_queue" not in kinds
+    for table in DATA_TABLES:
+        pd.testing.assert_frame_equal(got[table], expected[table], obj=table)
+
+
+def test_a_newer_duckdb_file_is_refused(tmp_path: Path) -> None:
+    from tiktrend.store.duckdb import DuckDBStore
+
+    url = f"duckdb:///{tmp_path / 'x.duckdb'}"
+    with DuckDBStore(url) as store:
+        store.con.execute("INSERT INTO tiktrend_schema VALUES (99, 'future', now()::TIMESTAMP, '9')")
+    with pytest.raises(StoreError, match="layout version 99, newer than this tiktrend"):
+        DuckDBStore(url)

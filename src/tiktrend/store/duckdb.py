@@ -9,11 +9,14 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
+from tiktrend import __version__
 from tiktrend.models import COUNTERS
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
-from tiktrend.store.schema import COLLECT_DDL, DDL, KEYS
+from tiktrend.store.rollup_sql import RollupSQL, bucket_rows
+from tiktrend.store.schema import COLLECT_DDL, DDL, DUCKDB_SCHEMA_VERSION, KEYS
 
 _STATIC_COLUMNS = STATIC_COLUMNS
 _VIDEO_TABLE_COLUMNS = VIDEO_TABLE_COLUMNS
@@ -57,39 +60,54 @@ _UPSERT_STATS = (
     + ", ".join(f"{c} = greatest(video_stats.{c}, excluded.{c})" for c in COUNTERS)
 )
 
-# Mentions take their time, region and category from the stored video, so they follow its upserts.
-_UPSERT_MENTIONS = """
-    INSERT INTO keyword_mentions
-    SELECT m.video_id, m.keyword, m.modality, m.display, m.weight, m.is_generic, v.posted_at, v.region, v.category
-    FROM batch_mentions m JOIN videos v USING (video_id)
-    ON CONFLICT (video_id, keyword, modality) DO UPDATE SET
-        posted_at = excluded.posted_at, region = excluded.region, category = excluded.category
+# The batch's videos that were stored already, as they were: the merge rules of their mentions need it.
+_BATCH_KNOWN = """
+    CREATE OR REPLACE TEMP TABLE batch_known AS
+    SELECT b.video_id, b.first_seen AS batch_first_seen, v.first_seen AS old_first_seen,
+           b.last_seen > v.last_seen OR b.first_seen < v.first_seen AS is_updated
+    FROM batch_videos b JOIN videos v ON v.video_id = b.video_id
 """
+
+_MENTION_COLUMNS = "video_id, keyword, modality, display, weight, is_generic"
+
+# A new video's mentions cannot be stored yet: they are appended, with the video's time, region and category.
+_INSERT_NEW_MENTIONS = f"""
+    INSERT INTO keyword_mentions
+    SELECT {", ".join(f"m.{c}" for c in _MENTION_COLUMNS.split(", "))}, b.posted_at, b.region, b.category
+    FROM batch_mentions m JOIN batch_videos b ON b.video_id = m.video_id
+    WHERE NOT EXISTS (SELECT 1 FROM batch_known k WHERE k.video_id = m.video_id)
+"""  # noqa: S608 - fixed names only
 
 # A merge can move a video (earlier posted_at, region of an earlier observation): all its mentions follow.
 _FOLLOW_VIDEOS = """
     UPDATE keyword_mentions m SET posted_at = v.posted_at, region = v.region, category = v.category
     FROM videos v
-    WHERE m.video_id = v.video_id AND v.video_id IN (SELECT video_id FROM batch_videos)
+    WHERE m.video_id = v.video_id AND v.video_id IN (SELECT video_id FROM batch_known)
       AND (m.posted_at <> v.posted_at OR m.region <> v.region OR m.category <> v.category)
-"""
-
-# What the stored video looked like before this load: its mentions' attributes follow the earliest observation.
-_BATCH_FIRST = """
-    CREATE OR REPLACE TEMP TABLE batch_first AS
-    SELECT b.video_id, b.first_seen AS batch_first_seen, v.first_seen AS old_first_seen
-    FROM batch_videos b JOIN videos v USING (video_id)
 """
 
 # A mention's spelling and weight come from the video's earliest observation (on a tie: the larger weight,
 # then the smaller spelling), so the order loads arrive in never shows.
 _MENTION_ATTRIBUTES = """
     UPDATE keyword_mentions m SET display = s.display, weight = s.weight, is_generic = s.is_generic
-    FROM batch_mentions s JOIN batch_first f USING (video_id)
+    FROM batch_mentions s JOIN batch_known f ON f.video_id = s.video_id
     WHERE m.video_id = s.video_id AND m.keyword = s.keyword AND m.modality = s.modality
       AND (f.batch_first_seen < f.old_first_seen OR (f.batch_first_seen = f.old_first_seen
            AND (s.weight > m.weight OR (s.weight = m.weight AND s.display < m.display))))
 """
+
+# (video_id, keyword, modality) stays unique without an index: a known video gets only the mentions it lacks.
+_INSERT_KNOWN_MENTIONS = f"""
+    INSERT INTO keyword_mentions
+    SELECT {", ".join(f"s.{c}" for c in _MENTION_COLUMNS.split(", "))}, v.posted_at, v.region, v.category
+    FROM batch_mentions s JOIN batch_known k ON k.video_id = s.video_id JOIN videos v ON v.video_id = s.video_id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM keyword_mentions m
+        WHERE m.video_id = s.video_id AND m.keyword = s.keyword AND m.modality = s.modality
+    )
+"""  # noqa: S608 - fixed names only
+
+_ROLLUP = RollupSQL("duckdb")
 
 # Every region a video was seen in, with the first and last time (videos keeps only the earliest region).
 _UPSERT_REGIONS = """
@@ -126,69 +144,23 @@ def region_sightings(observations: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"first_seen": grouped.min(), "last_seen": grouped.max()}).reset_index()
 
 
-_ENQUEUE = """
-    INSERT INTO rollup_queue
-    SELECT DISTINCT date_trunc('hour', v.posted_at) FROM videos v SEMI JOIN batch_videos b USING (video_id)
-    ON CONFLICT DO NOTHING
-"""
-
 _LABEL = "CASE WHEN grouping({col}) = 1 THEN '{all}' ELSE {col} END AS {col}"
 _REGION = _LABEL.format(col="region", all=ALL)
 _CATEGORY = _LABEL.format(col="category", all=ALL)
 _SETS = "GROUPING SETS ((region, category), (region), (category), ())"
 
-_TOTALS = f"""
-    INSERT INTO bucket_totals
-    SELECT date_trunc($grain, posted_at) AS bkt, $grain, {_REGION}, {_CATEGORY}, count(*),
-           {", ".join(f"coalesce(sum({c}), 0)" for c in COUNTERS)}
-    FROM videos
-    WHERE date_trunc($grain, posted_at) IN (SELECT bucket FROM rollup_targets)
-    GROUP BY bkt, {_SETS}
-"""  # noqa: S608 - composed from fixed names
-
-# Weights are summed as whole micro-units: integer sums are exact, so they do not depend on the order a
-# parallel aggregation adds them in, and adding or removing a video's share later gives the same figure.
-MICROS = 1_000_000
-MICRO_WEIGHT = f"CAST(floor(weight * {MICROS} + 0.5) AS BIGINT)"
-
-# One row per video inside every group (a video has one region and category), so count(*) counts videos and
-# engagement sums never double count; the all-modality rows first fold a video's modalities into one.
-_KEYWORD_BUCKETS = f"""
-    INSERT INTO keyword_buckets
-    WITH m AS (
-        SELECT date_trunc($grain, posted_at) AS bkt, keyword, modality, region, category, video_id,
-               {MICRO_WEIGHT} AS weight, is_generic, display
-        FROM keyword_mentions
-        WHERE date_trunc($grain, posted_at) IN (SELECT bucket FROM rollup_targets)
-    ),
-    rows AS (
-        SELECT * FROM m
-        UNION ALL
-        SELECT bkt, keyword, '{ALL}', region, category, video_id, sum(weight::DECIMAL(18, 6))::DOUBLE,
-               bool_or(is_generic), ''
-        FROM m GROUP BY bkt, keyword, region, category, video_id
-    ),
-    -- The spelling most videos of the bucket use is the one people recognise ("MatchaLatteArt").
-    spelling AS (
-        SELECT bkt, keyword, display FROM (SELECT bkt, keyword, display, count(*) AS n FROM m GROUP BY ALL)
-        QUALIFY row_number() OVER (PARTITION BY bkt, keyword ORDER BY n DESC, display) = 1
-    ),
-    grouped AS (
-        SELECT r.bkt, r.keyword, r.modality, {_REGION.replace("region", "r.region", 2)},
-               {_CATEGORY.replace("category", "r.category", 2)},
-               -- DECIMAL sums are exact, so parallel aggregation gives the same bits on every run.
-               bool_or(r.is_generic) AS is_generic, sum(r.weight::DECIMAL(18, 6))::DOUBLE AS mentions,
-               count(*) AS videos, {", ".join(f"coalesce(sum(v.{c}), 0) AS {c}" for c in COUNTERS)}
-        FROM rows r JOIN videos v USING (video_id)
-        GROUP BY r.bkt, r.keyword, r.modality, GROUPING SETS ((r.region, r.category), (r.region), (r.category), ())
-    )
-    SELECT g.bkt, $grain, g.keyword, g.region, g.category, g.modality, s.display, g.is_generic, g.mentions / {MICROS},
-           g.videos, {", ".join(f"g.{c}" for c in COUNTERS)}, g.videos / t.videos
-    FROM grouped g
-    JOIN spelling s ON s.bkt = g.bkt AND s.keyword = g.keyword
-    JOIN bucket_totals t
-      ON t.bucket = g.bkt AND t.grain = $grain AND t.region = g.region AND t.category = g.category
-"""  # noqa: S608 - composed from fixed names
+# A file of the first release: its mentions get the layout without a key (and their videos' time, region and
+# category, which that release could leave stale), its rollups are dropped and rebuilt once from the mentions.
+_LEGACY_MIGRATION = (
+    """CREATE TABLE keyword_mentions_v1 AS
+    SELECT m.video_id, m.keyword, m.modality, m.display, m.weight, m.is_generic, v.posted_at, v.region, v.category
+    FROM keyword_mentions m JOIN videos v USING (video_id)""",
+    "DROP TABLE keyword_mentions",
+    "ALTER TABLE keyword_mentions_v1 RENAME TO keyword_mentions",
+    "DROP TABLE keyword_buckets",
+    "DROP TABLE IF EXISTS rollup_queue",
+    "DELETE FROM bucket_totals",
+)
 
 
 def _path_of(url: str) -> Path:
@@ -265,8 +237,36 @@ class DuckDBStore:
                 "Check that the directory is writable and that no other tiktrend process holds the file "
                 "(set TIKTREND_DATABASE_URL to use another file)."
             ) from exc
+        self._prepare_schema()
+
+    def _prepare_schema(self) -> None:
+        """Create the tables, or bring a file of an older layout up to this one (refusing a newer one)."""
+        tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        version = self._schema_version() if "tiktrend_schema" in tables else (0 if "videos" in tables else None)
+        if version is not None and version > DUCKDB_SCHEMA_VERSION:
+            raise StoreError(
+                f"the DuckDB store at {self.path} has layout version {version}, newer than this tiktrend knows "
+                f"({DUCKDB_SCHEMA_VERSION}): install the tiktrend release that wrote it, or use another file."
+            )
+        self.con.begin()
+        if version == 0:
+            for statement in _LEGACY_MIGRATION:
+                self.con.execute(statement)
         for statement in (*DDL, *COLLECT_DDL):
             self.con.execute(statement)
+        if version != DUCKDB_SCHEMA_VERSION:
+            self.con.execute(
+                "INSERT INTO tiktrend_schema VALUES (?, 'finest-level rollups, maintained incrementally', ?, ?)",
+                [DUCKDB_SCHEMA_VERSION, _naive(datetime.now(tz=UTC)), __version__],
+            )
+        if version == 0:
+            self.con.execute("INSERT INTO rollup_videos SELECT video_id FROM videos")
+        self.con.commit()
+        if version == 0:
+            self.refresh_rollups()  # the queue holds every video: a full rebuild, once
+
+    def _schema_version(self) -> int:
+        return self._scalar("SELECT max(version) FROM tiktrend_schema")
 
     def close(self) -> None:
         self.con.close()
@@ -283,42 +283,49 @@ class DuckDBStore:
         if videos.empty:
             return LoadResult()
         batch = prepare_batch(videos, mentions)
-        batch_videos, batch_stats, batch_mentions = batch.videos, batch.stats, batch.mentions
         con = self.con
-        con.register("batch_videos", batch_videos)
-        con.register("batch_stats", batch_stats)
-        con.register("batch_mentions", batch_mentions)
-        con.register("batch_regions", region_sightings(videos))
+        # Arrow tables: DuckDB scans them without converting each string.
+        staged = {
+            "batch_videos": batch.videos,
+            "batch_stats": batch.stats,
+            "batch_mentions": batch.mentions,
+            "batch_regions": region_sightings(videos),
+        }
+        for name, frame in staged.items():
+            con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
         try:
             con.begin()
-            before = self._counts(("videos", "video_stats", "keyword_mentions"))
-            updated = self._scalar(
-                "SELECT count(*) FROM videos v JOIN batch_videos b USING (video_id) "
-                "WHERE b.last_seen > v.last_seen OR b.first_seen < v.first_seen"
-            )
-            con.execute(_ENQUEUE)  # buckets the videos sat in before this load
-            con.execute(_BATCH_FIRST)
+            for statement in _ROLLUP.queue_before("batch_videos"):
+                con.execute(statement)
+            con.execute(_BATCH_KNOWN)
+            known, updated = self._known()
+            stats_before = self._scalar("SELECT count(*) FROM video_stats")
             con.execute(_UPSERT_VIDEOS)
             con.execute(_UPSERT_STATS)
             con.execute(_UPSERT_REGIONS)
-            con.execute(_MENTION_ATTRIBUTES)
-            con.execute(_UPSERT_MENTIONS)
-            con.execute(_FOLLOW_VIDEOS)
-            con.execute(_ENQUEUE)  # and the ones they sit in now
-            after = self._counts(("videos", "video_stats", "keyword_mentions"))
+            mentions_new = self._scalar(_INSERT_NEW_MENTIONS)
+            if known:
+                con.execute(_FOLLOW_VIDEOS)
+                con.execute(_MENTION_ATTRIBUTES)
+                mentions_new += self._scalar(_INSERT_KNOWN_MENTIONS)
+            stats_new = self._scalar("SELECT count(*) FROM video_stats") - stats_before
             con.commit()
         except BaseException:
             con.rollback()
             raise
         finally:
-            for name in ("batch_videos", "batch_stats", "batch_mentions", "batch_regions"):
+            for name in staged:
                 con.unregister(name)
         return LoadResult(
-            videos_new=after["videos"] - before["videos"],
+            videos_new=len(batch.videos) - known,
             videos_updated=updated,
-            stats_new=after["video_stats"] - before["video_stats"],
-            mentions_new=after["keyword_mentions"] - before["keyword_mentions"],
+            stats_new=stats_new,
+            mentions_new=mentions_new,
         )
+
+    def _known(self) -> tuple[int, int]:
+        rows = self.con.execute("SELECT count(*), count(*) FILTER (WHERE is_updated) FROM batch_known").fetchall()
+        return int(rows[0][0]), int(rows[0][1])
 
     # ---- collection: external trend lists ----------------------------------------------------------------
 
@@ -369,38 +376,34 @@ class DuckDBStore:
 
     def refresh_rollups(self) -> int:
         con = self.con
-        queued = self._scalar("SELECT count(*) FROM rollup_queue")
-        if queued == 0:
+        if self._scalar("SELECT count(*) FROM (SELECT 1 FROM rollup_videos LIMIT 1)") == 0:
             return 0
         written = 0
         try:
             con.begin()
+            for statement in _ROLLUP.signed():
+                con.execute(statement)
             for grain in GRAINS:
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE rollup_targets AS "
-                    "SELECT DISTINCT date_trunc($grain, bucket) AS bucket FROM rollup_queue",
-                    {"grain": grain},
-                )
-                for table in ("keyword_buckets", "bucket_totals"):
-                    con.execute(
-                        f"DELETE FROM {table} WHERE grain = $grain "  # noqa: S608 - table from a fixed tuple
-                        "AND bucket IN (SELECT bucket FROM rollup_targets)",
-                        {"grain": grain},
-                    )
-                con.execute(_TOTALS, {"grain": grain})
-                con.execute(_KEYWORD_BUCKETS, {"grain": grain})
-                written += self._scalar(
-                    "SELECT count(*) FROM keyword_buckets WHERE grain = $grain "
-                    "AND bucket IN (SELECT bucket FROM rollup_targets)",
-                    {"grain": grain},
-                )
-            con.execute("DELETE FROM rollup_queue")
-            con.execute("DROP TABLE rollup_targets")
+                for statement in _ROLLUP.per_grain(grain):
+                    if statement.startswith(("INSERT INTO keyword_rollup", "DELETE FROM keyword_rollup")):
+                        written += self._scalar(statement)
+                    else:
+                        con.execute(statement)
+            for statement in _ROLLUP.finish():
+                con.execute(statement)
             con.commit()
         except BaseException:
             con.rollback()
             raise
         return written
+
+    def rebuild_rollups(self) -> int:
+        """Recompute every rollup from the stored mentions (a check or a repair; loads never need it)."""
+        self.con.begin()
+        for statement in _ROLLUP.rebuild():
+            self.con.execute(statement)
+        self.con.commit()
+        return self.refresh_rollups()
 
     # ---- queries -----------------------------------------------------------------------------------------
 
@@ -417,22 +420,15 @@ class DuckDBStore:
     ) -> pd.DataFrame:
         if grain not in GRAINS:
             raise ValueError(f"grain must be one of {sorted(GRAINS)}, not {grain!r}")
-        sql = (
-            "SELECT * FROM keyword_buckets k WHERE k.grain = $grain AND k.bucket >= $start AND k.bucket < $end "
-            "AND ($region IS NULL OR k.region = $region) AND ($category IS NULL OR k.category = $category) "
-            "AND ($modality IS NULL OR k.modality = $modality) AND ($generic OR NOT k.is_generic) "
-            "ORDER BY k.bucket, k.keyword, k.region, k.category, k.modality"
-        )
-        params = {
-            "grain": grain,
-            "start": _naive(start),
-            "end": _naive(end),
-            "region": region,
-            "category": category,
-            "modality": modality,
-            "generic": include_generic,
-        }
-        return self.con.execute(sql, params).df()
+        statement = bucket_rows(region=region, category=category, modality=modality, include_generic=include_generic)
+        params: dict[str, Any] = {"grain": grain, "start": _naive(start), "end": _naive(end)}
+        for name, value in (("region", region), ("category", category)):
+            if value is not None and value != ALL:
+                params[name] = value
+        if modality is not None:
+            params["modality"] = modality
+        order = " ORDER BY g.bucket, g.keyword, g.region, g.category, g.modality"
+        return self.con.execute(statement + order, params).df()
 
     def totals_frame(self, grain: str, start: datetime, end: datetime) -> pd.DataFrame:
         sql = (
@@ -568,7 +564,7 @@ class DuckDBStore:
             )
             SELECT t.* FROM trends t JOIN latest USING (time_window, detector, as_of)
             WHERE t.region = $region AND t.category = $category AND t.modality = $modality
-            ORDER BY t.time_window, t.detector, t.rank
+            ORDER BY t.time_window, t.detector, t.rank, t.keyword
             LIMIT $limit
         """
         params = {

@@ -63,10 +63,35 @@ def utc_naive(series: pd.Series) -> pd.Series:
     return values.dt.tz_convert(UTC).dt.tz_localize(None).astype("datetime64[us]")
 
 
-def _counters(frame: pd.DataFrame) -> pd.DataFrame:
-    # Nullable integers: a missing counter stays NULL and large ones keep every digit.
-    for column in COUNTERS:
-        frame[column] = frame[column].astype("Int64")
+_TEXT_COLUMNS: Final = (
+    "video_id",
+    "author",
+    "region",
+    "category",
+    "caption",
+    "music_id",
+    "music_title",
+    "music_author",
+    "language",
+    "cover_url",
+    "video_url",
+    "source",
+)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column types as the tables have them, whatever pandas inferred (an all-missing column is float)."""
+    for column in (*COUNTERS, "author_followers"):
+        if column in frame:
+            # Nullable integers: a missing counter stays NULL and large ones keep every digit.
+            frame[column] = frame[column].astype("Int64")
+    for column in _TEXT_COLUMNS:
+        if column in frame and frame[column].dtype.kind == "f":
+            frame[column] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    if "music_original" in frame:
+        frame["music_original"] = frame["music_original"].astype("boolean")
+    if "duration_s" in frame:
+        frame["duration_s"] = frame["duration_s"].astype("float64")
     return frame
 
 
@@ -90,7 +115,7 @@ def fold_videos(observations: pd.DataFrame) -> pd.DataFrame:
         frame["first_seen"] = grouped["observed_at"].min()
         frame["last_seen"] = grouped["observed_at"].max()
     frame["posted_at"] = frame["created_at"].fillna(frame["first_seen"])
-    return _counters(frame.reset_index()[list(VIDEO_TABLE_COLUMNS)])
+    return _typed(frame.reset_index()[list(VIDEO_TABLE_COLUMNS)])
 
 
 def _has_items(tags: object) -> bool:
@@ -107,8 +132,8 @@ def fold_stats(observations: pd.DataFrame) -> pd.DataFrame:
     """One row per (video, observation time), the larger counter when a source repeats a moment."""
     stats = observations[list(STATS_COLUMNS)]
     if not stats.duplicated(["video_id", "observed_at"]).any():
-        return _counters(stats.sort_values(["video_id", "observed_at"]).reset_index(drop=True))
-    return _counters(stats.groupby(["video_id", "observed_at"], as_index=False)[list(COUNTERS)].max())
+        return _typed(stats.sort_values(["video_id", "observed_at"]).reset_index(drop=True))
+    return _typed(stats.groupby(["video_id", "observed_at"], as_index=False)[list(COUNTERS)].max())
 
 
 def prepare_batch(videos: pd.DataFrame, mentions: pd.DataFrame) -> Batch:

@@ -62,7 +62,7 @@ def _scopes_up(conn: Connection, layout: Layout) -> None:
     )
     conn.execute("INSERT INTO trend_scopes SELECT DISTINCT time_window, detector, as_of FROM trends")
     # One slice (region, category, modality) over a time range: the dashboard's and the top-N reads.
-    conn.execute("CREATE INDEX keyword_rollup_slice ON keyword_rollup (grain, region, category, modality, bucket)")
+    conn.execute("CREATE INDEX keyword_rollup_slice ON keyword_rollup (grain, region, modality, bucket)")
 
 
 def _scopes_down(conn: Connection, layout: Layout) -> None:

@@ -24,7 +24,8 @@ from typing import Final
 from psycopg import sql
 
 from tiktrend.models import COUNTERS
-from tiktrend.store.pg_connect import PostgresOptions
+from tiktrend.store.pg_options import PostgresOptions
+from tiktrend.store.rollup_sql import bucket_rows
 
 TEXT: Final = 'TEXT COLLATE "C"'
 COUNTER_COLUMNS: Final = ", ".join(f"{c} BIGINT" for c in COUNTERS)
@@ -57,7 +58,7 @@ def _videos() -> str:
         first_seen TIMESTAMP NOT NULL,
         last_seen TIMESTAMP NOT NULL,
         {COUNTER_COLUMNS}
-    )"""
+    ) WITH (fillfactor = 80)"""
 
 
 def _series(partitioned: bool) -> list[str]:
@@ -91,8 +92,10 @@ def _series(partitioned: bool) -> list[str]:
 
 def _rollups() -> list[str]:
     return [
-        # Rollup rows keep integer sums only (weights in micro-units, videos flagged generic), so adding and
-        # removing a video's contribution is exact; keyword_buckets shows them in the contract's columns.
+        # Rollup tables are updated in place by every refresh: free room on each page lets PostgreSQL update
+        # rows without touching their indexes (HOT updates).
+        # The finest slices only (see rollup_sql), with integer sums (weights in micro-units, videos flagged
+        # generic), so adding and removing a video's contribution is exact; keyword_buckets shows the contract.
         f"""
         CREATE TABLE keyword_rollup (
             bucket TIMESTAMP NOT NULL,
@@ -107,7 +110,7 @@ def _rollups() -> list[str]:
             videos BIGINT NOT NULL,
             {TOTAL_COLUMNS},
             PRIMARY KEY (bucket, grain, keyword, region, category, modality)
-        )""",
+        ) WITH (fillfactor = 70)""",
         f"""
         CREATE TABLE bucket_totals (
             bucket TIMESTAMP NOT NULL,
@@ -117,7 +120,7 @@ def _rollups() -> list[str]:
             videos BIGINT NOT NULL,
             {TOTAL_COLUMNS},
             PRIMARY KEY (bucket, grain, region, category)
-        )""",
+        ) WITH (fillfactor = 70)""",
         # How many mention rows use each spelling: the display of a keyword is its most common one.
         f"""
         CREATE TABLE keyword_spellings (
@@ -127,7 +130,7 @@ def _rollups() -> list[str]:
             display {TEXT} NOT NULL,
             n BIGINT NOT NULL,
             PRIMARY KEY (bucket, grain, keyword, display)
-        )""",
+        ) WITH (fillfactor = 70)""",
         # Videos loaded since the last refresh, and what they contributed before their first such load.
         f"CREATE TABLE rollup_videos (video_id {TEXT} PRIMARY KEY)",
         f"""
@@ -148,15 +151,7 @@ def _rollups() -> list[str]:
             is_generic BOOLEAN NOT NULL,
             PRIMARY KEY (video_id, keyword, modality)
         )""",
-        f"""
-        CREATE VIEW keyword_buckets AS
-        SELECT r.bucket, r.grain, r.keyword, r.region, r.category, r.modality, r.display,
-               r.generic_videos > 0 AS is_generic, r.mention_micros::float8 / 1000000 AS mentions, r.videos,
-               {", ".join(f"r.{c}" for c in COUNTERS)}, r.videos::float8 / t.videos AS share
-        FROM keyword_rollup r
-        JOIN bucket_totals t ON t.bucket = r.bucket AND t.grain = r.grain AND t.region = r.region
-             AND t.category = r.category
-        WHERE r.videos > 0""",  # noqa: S608 - fixed names only
+        f"CREATE VIEW keyword_buckets AS {bucket_rows(grain_filter=False)}",
     ]
 
 

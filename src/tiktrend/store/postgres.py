@@ -4,7 +4,7 @@
   concurrent loads take turns at the merge, so two runs with overlapping input end with the rows of one.
 - Every write is idempotent, so a transient failure (lost connection, failover, deadlock) retries the whole
   transaction with backoff.
-- Rollups are maintained incrementally (``pg_rollup``): work per refresh follows the videos loaded.
+- Rollups are maintained incrementally (``rollup_sql``): work per refresh follows the videos loaded.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
 from tiktrend.models import COUNTERS, MENTION_COLUMNS
-from tiktrend.store import pg_rollup
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import (
     STATIC_COLUMNS,
@@ -38,6 +37,7 @@ from tiktrend.store.frames import (
 from tiktrend.store.migrations import LATEST, refuse_newer, schema_state, upgrade
 from tiktrend.store.pg_connect import PostgresOptions, check_writable, connect, describe, with_retries
 from tiktrend.store.pg_schema import PARTITIONED, create_partition, month_start, months_ahead, partition_name
+from tiktrend.store.rollup_sql import RollupSQL, bucket_rows
 from tiktrend.store.schema import KEYS
 
 T = TypeVar("T")
@@ -46,6 +46,7 @@ Conn = Connection[TupleRow]
 # One writer at a time per schema for the merge step of loads, refreshes and trend saves.
 _WRITE_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtext('tiktrend:write:' || current_schema()))"
 _MENTION_TABLE_COLUMNS: Final = (*MENTION_COLUMNS, "posted_at", "region", "category")
+_ROLLUP: Final = RollupSQL("postgres")
 
 
 def _merged(column: str) -> str:
@@ -363,7 +364,7 @@ class PostgresStore:
         _copy(cur, "stage_videos", videos, VIDEO_TABLE_COLUMNS)
         cur.execute("CREATE TEMP TABLE stage_stats (LIKE video_stats) ON COMMIT DROP")
         _copy(cur, "stage_stats", batch.stats, STATS_COLUMNS)
-        for statement in pg_rollup.QUEUE_BEFORE:
+        for statement in _ROLLUP.queue_before("stage_videos"):
             cur.execute(statement)
         cur.execute(_MERGE_VIDEOS)
         updated = _count(cur, "SELECT count(*) FROM merged_videos WHERE is_updated")
@@ -422,17 +423,20 @@ class PostgresStore:
         cur.execute(_WRITE_LOCK)
         if _count(cur, "SELECT count(*) FROM (SELECT 1 FROM rollup_videos LIMIT 1) q") == 0:
             return 0
-        cur.execute(pg_rollup.SIGNED_VIDEOS)
-        cur.execute(pg_rollup.SIGNED_MENTIONS)
         written = 0
+        for statement in _ROLLUP.signed():
+            cur.execute(statement)
+            cur.execute(
+                "ANALYZE rollup_signed_videos" if "signed_videos" in statement else "ANALYZE rollup_signed_mentions"
+            )
         for grain in GRAINS:
-            for statement in pg_rollup.PER_GRAIN:
-                cur.execute(statement, {"grain": grain})
-                if statement in (pg_rollup.KEYWORD_APPLY, pg_rollup.KEYWORD_PRUNE):
-                    written += max(cur.rowcount, 0)
-            for statement in pg_rollup.DROP_PER_GRAIN:
+            for statement in _ROLLUP.per_grain(grain):
                 cur.execute(statement)
-        for statement in pg_rollup.CLEAR_QUEUE:
+                if statement.startswith(("CREATE TEMP TABLE rollup_delta", "CREATE TEMP TABLE rollup_winners")):
+                    cur.execute("ANALYZE " + statement.split()[3])  # the planner then picks index lookups
+                if statement.startswith(("INSERT INTO keyword_rollup", "DELETE FROM keyword_rollup")):
+                    written += max(cur.rowcount, 0)
+        for statement in _ROLLUP.finish():
             cur.execute(statement)
         return written
 
@@ -441,7 +445,7 @@ class PostgresStore:
 
         def work(conn: Conn) -> int:
             conn.execute(_WRITE_LOCK)
-            for statement in pg_rollup.REBUILD:
+            for statement in _ROLLUP.rebuild():
                 conn.execute(statement)
             return self._refresh(conn)
 
@@ -468,17 +472,12 @@ class PostgresStore:
     ) -> pd.DataFrame:
         if grain not in GRAINS:
             raise ValueError(f"grain must be one of {sorted(GRAINS)}, not {grain!r}")
-        filters = _slice_filters(region=region, category=category, modality=modality)
-        if not include_generic:
-            filters.append(sql.SQL("NOT k.is_generic"))
-        statement = sql.SQL(
-            "SELECT * FROM keyword_buckets k WHERE k.grain = %(grain)s AND k.bucket >= %(start)s "
-            "AND k.bucket < %(end)s {} ORDER BY k.bucket, k.keyword, k.region, k.category, k.modality"
-        ).format(sql.SQL("").join(sql.SQL(" AND ") + f for f in filters))
-        params = {"grain": grain, "start": _naive(start), "end": _naive(end)}
-        params.update(
-            {k: v for k, v in (("region", region), ("category", category), ("modality", modality)) if v is not None}
+        rows = bucket_rows(
+            region=region, category=category, modality=modality, include_generic=include_generic, placeholder="%"
         )
+        statement = rows + " ORDER BY g.bucket, g.keyword, g.region, g.category, g.modality"
+        params = {"grain": grain, "start": _naive(start), "end": _naive(end)}
+        params.update(_given(region=region, category=category, modality=modality))
         return self._query(statement, params)
 
     def totals_frame(self, grain: str, start: datetime, end: datetime) -> pd.DataFrame:

@@ -1,13 +1,22 @@
-"""Core tables of both backends (DESIGN.md), in the SQL both DuckDB and PostgreSQL accept.
+"""The DuckDB store's tables (DESIGN.md); ``pg_schema`` holds the PostgreSQL layout of the same tables.
 
 Timestamps are stored as UTC without a zone (``TIMESTAMP``); every writer converts to UTC first.
+``keyword_mentions`` has no key constraint here: the load keeps (video_id, keyword, modality) unique itself,
+because an index on three strings would cost half of DuckDB's load speed. ``keyword_buckets`` is a view over
+the finest rollup rows (``rollup_sql``).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from tiktrend.store.rollup_sql import bucket_rows
+
+# Layout versions of DuckDB files: 0 is the first release's (keyword_buckets a table, rebuilt per hour).
+DUCKDB_SCHEMA_VERSION: Final = 1
+
 COUNTER_COLUMNS: Final = "views BIGINT, likes BIGINT, comments BIGINT, shares BIGINT, saves BIGINT"
+TOTAL_COLUMNS: Final = ", ".join(f"{c} BIGINT NOT NULL" for c in ("views", "likes", "comments", "shares", "saves"))
 
 DDL: Final = (
     f"""
@@ -51,11 +60,10 @@ DDL: Final = (
         is_generic BOOLEAN NOT NULL,
         posted_at TIMESTAMP NOT NULL,
         region VARCHAR NOT NULL,
-        category VARCHAR NOT NULL,
-        PRIMARY KEY (video_id, keyword, modality)
+        category VARCHAR NOT NULL
     )""",
     f"""
-    CREATE TABLE IF NOT EXISTS keyword_buckets (
+    CREATE TABLE IF NOT EXISTS keyword_rollup (
         bucket TIMESTAMP NOT NULL,
         grain VARCHAR NOT NULL,
         keyword VARCHAR NOT NULL,
@@ -63,11 +71,10 @@ DDL: Final = (
         category VARCHAR NOT NULL,
         modality VARCHAR NOT NULL,
         display VARCHAR NOT NULL,
-        is_generic BOOLEAN NOT NULL,
-        mentions DOUBLE NOT NULL,
+        generic_videos BIGINT NOT NULL,
+        mention_micros BIGINT NOT NULL,
         videos BIGINT NOT NULL,
-        {COUNTER_COLUMNS},
-        share DOUBLE NOT NULL,
+        {TOTAL_COLUMNS},
         PRIMARY KEY (bucket, grain, keyword, region, category, modality)
     )""",
     f"""
@@ -77,12 +84,43 @@ DDL: Final = (
         region VARCHAR NOT NULL,
         category VARCHAR NOT NULL,
         videos BIGINT NOT NULL,
-        {COUNTER_COLUMNS},
+        {TOTAL_COLUMNS},
         PRIMARY KEY (bucket, grain, region, category)
     )""",
     """
-    CREATE TABLE IF NOT EXISTS rollup_queue (
-        bucket TIMESTAMP PRIMARY KEY
+    CREATE TABLE IF NOT EXISTS keyword_spellings (
+        bucket TIMESTAMP NOT NULL,
+        grain VARCHAR NOT NULL,
+        keyword VARCHAR NOT NULL,
+        display VARCHAR NOT NULL,
+        n BIGINT NOT NULL,
+        PRIMARY KEY (bucket, grain, keyword, display)
+    )""",
+    "CREATE TABLE IF NOT EXISTS rollup_videos (video_id VARCHAR PRIMARY KEY)",
+    f"""
+    CREATE TABLE IF NOT EXISTS rollup_before_videos (
+        video_id VARCHAR PRIMARY KEY,
+        posted_at TIMESTAMP NOT NULL,
+        region VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        {COUNTER_COLUMNS}
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS rollup_before_mentions (
+        video_id VARCHAR NOT NULL,
+        keyword VARCHAR NOT NULL,
+        modality VARCHAR NOT NULL,
+        display VARCHAR NOT NULL,
+        weight DOUBLE NOT NULL,
+        is_generic BOOLEAN NOT NULL
+    )""",
+    f"CREATE OR REPLACE VIEW keyword_buckets AS {bucket_rows(grain_filter=False)}",
+    """
+    CREATE TABLE IF NOT EXISTS tiktrend_schema (
+        version INTEGER PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        applied_at TIMESTAMP NOT NULL,
+        tiktrend VARCHAR NOT NULL
     )""",
     f"""
     CREATE TABLE IF NOT EXISTS trends (

@@ -1,0 +1,251 @@
+"""Incremental rollups, in the SQL both DuckDB and PostgreSQL run: each refresh applies what changed.
+
+A load records which videos it touched and, the first time each is touched, what the video and its
+mentions looked like before (``rollup_before_*``). A refresh adds what those videos contribute now and
+subtracts what they contributed before. Every stored sum is an integer (weights in micro-units, videos,
+videos flagged generic, counters), so the result equals a full recomputation exactly, and the work follows
+the videos loaded, never the size of the tables.
+
+``keyword_rollup`` holds only the finest slices: a real region and category, per modality and for all of a
+video's modalities folded (``*``). A video has one region and one category, so the ``*`` region and
+category rows are plain sums of those; reads compute them (``keyword_buckets``), which keeps maintenance at
+two rows per video, keyword and grain instead of eight.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from tiktrend.models import COUNTERS
+from tiktrend.store.base import ALL, GRAINS
+
+MICROS: Final = 1_000_000
+SETS: Final = "GROUPING SETS ((region, category), (region), (category), ())"
+_C: Final = ", ".join(COUNTERS)
+_SIGNED_SUMS: Final = ", ".join(f"sum(sign * coalesce({c}, 0)) AS {c}" for c in COUNTERS)
+_ANY_CHANGE: Final = " OR ".join(f"sum(sign * coalesce({c}, 0)) <> 0" for c in COUNTERS)
+
+
+def label(column: str, prefix: str = "") -> str:
+    """The grouping-set column: its value, or ``*`` in rows that aggregate over it."""
+    return f"CASE WHEN grouping({prefix}{column}) = 1 THEN '{ALL}' ELSE {prefix}{column} END AS {column}"
+
+
+def micro_weight(column: str = "weight") -> str:
+    """A weight as whole micro-units (the same IEEE arithmetic in both engines)."""
+    return f"CAST(floor({column} * {MICROS} + 0.5) AS BIGINT)"
+
+
+class RollupSQL:
+    """The statements of one dialect (``postgres`` or ``duckdb``); they differ only in temporary tables."""
+
+    def __init__(self, dialect: str) -> None:
+        if dialect not in ("postgres", "duckdb"):
+            raise ValueError(f"unknown dialect {dialect!r}")
+        self.dialect = dialect
+
+    def temp(self, name: str, select: str) -> str:
+        """A temporary table from a query: dropped at commit in PostgreSQL, replaced when made again in DuckDB."""
+        if self.dialect == "postgres":
+            return f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select}"
+        return f"CREATE OR REPLACE TEMP TABLE {name} AS {select}"
+
+    # ---- what a load records before it changes anything ------------------------------------------------------
+
+    def queue_before(self, batch: str) -> tuple[str, ...]:
+        """Videos of ``batch`` not queued since the last refresh: remember how they were, then queue them."""
+        return (
+            self.temp(
+                "newly_queued",
+                f"SELECT b.video_id FROM {batch} b "  # noqa: S608 - fixed names
+                "WHERE NOT EXISTS (SELECT 1 FROM rollup_videos q WHERE q.video_id = b.video_id)",
+            ),
+            f"""INSERT INTO rollup_before_videos
+            SELECT v.video_id, v.posted_at, v.region, v.category, {", ".join(f"v.{c}" for c in COUNTERS)}
+            FROM videos v JOIN newly_queued n ON n.video_id = v.video_id""",  # noqa: S608 - fixed names only
+            """INSERT INTO rollup_before_mentions
+            SELECT m.video_id, m.keyword, m.modality, m.display, m.weight, m.is_generic
+            FROM rollup_before_videos b JOIN newly_queued n ON n.video_id = b.video_id
+            JOIN keyword_mentions m ON m.video_id = b.video_id AND m.posted_at = b.posted_at""",
+            "INSERT INTO rollup_videos SELECT video_id FROM newly_queued",
+        )
+
+    # ---- a refresh -------------------------------------------------------------------------------------------
+
+    def signed(self) -> tuple[str, ...]:
+        """The queued videos' contributions now (+1) and before (-1), and their mentions."""
+        now = ", ".join(f"v.{c}" for c in COUNTERS)
+        before = ", ".join(f"b.{c}" for c in COUNTERS)
+        videos = self.temp(
+            "rollup_signed_videos",
+            f"SELECT 1 AS sign, v.video_id, v.posted_at, v.region, v.category, {now} "  # noqa: S608 - fixed names
+            "FROM rollup_videos q JOIN videos v ON v.video_id = q.video_id "
+            f"UNION ALL SELECT -1, b.video_id, b.posted_at, b.region, b.category, {before} FROM rollup_before_videos b",
+        )
+        columns = ", ".join(f"s.{c}" for c in COUNTERS)
+        mentions = self.temp(
+            "rollup_signed_mentions",
+            f"SELECT s.sign, s.video_id, s.posted_at, s.region, s.category, {columns}, m.keyword, m.modality, "  # noqa: S608 - fixed names
+            f"m.display, {micro_weight('m.weight')} AS micros, CAST(m.is_generic AS INTEGER) AS generic "
+            "FROM rollup_signed_videos s "
+            "JOIN keyword_mentions m ON m.video_id = s.video_id AND m.posted_at = s.posted_at WHERE s.sign = 1 "
+            f"UNION ALL SELECT s.sign, s.video_id, s.posted_at, s.region, s.category, {columns}, m.keyword, "
+            f"m.modality, m.display, {micro_weight('m.weight')}, CAST(m.is_generic AS INTEGER) "
+            "FROM rollup_signed_videos s JOIN rollup_before_mentions m ON m.video_id = s.video_id WHERE s.sign = -1",
+        )
+        return videos, mentions
+
+    def per_grain(self, grain: str) -> tuple[str, ...]:
+        """Apply the signed contributions to one grain's totals, spellings and keyword rows."""
+        if grain not in GRAINS:
+            raise ValueError(f"grain must be one of {sorted(GRAINS)}, not {grain!r}")
+        bucket = f"date_trunc('{grain}', posted_at)"
+        return (
+            f"""INSERT INTO bucket_totals (bucket, grain, region, category, videos, {_C})
+            SELECT {bucket} AS b, '{grain}', {label("region")}, {label("category")}, sum(sign), {_SIGNED_SUMS}
+            FROM rollup_signed_videos GROUP BY b, {SETS}
+            HAVING sum(sign) <> 0 OR {_ANY_CHANGE}
+            ON CONFLICT (bucket, grain, region, category) DO UPDATE SET
+                videos = bucket_totals.videos + excluded.videos,
+                {", ".join(f"{c} = bucket_totals.{c} + excluded.{c}" for c in COUNTERS)}""",  # noqa: S608
+            f"""DELETE FROM bucket_totals WHERE grain = '{grain}' AND videos = 0
+            AND bucket IN (SELECT DISTINCT {bucket} FROM rollup_signed_videos)""",  # noqa: S608
+            f"""INSERT INTO keyword_spellings (bucket, grain, keyword, display, n)
+            SELECT {bucket} AS b, '{grain}', keyword, display, sum(sign) FROM rollup_signed_mentions
+            GROUP BY b, keyword, display HAVING sum(sign) <> 0
+            ON CONFLICT (bucket, grain, keyword, display) DO UPDATE
+            SET n = keyword_spellings.n + excluded.n""",  # noqa: S608
+            self._keyword_delta(grain, bucket),
+            # The spelling most mention rows of the bucket use is the one people recognise ("MatchaLatteArt").
+            self.temp(
+                "rollup_winners",
+                "SELECT DISTINCT ON (s.bucket, s.keyword) s.bucket, s.keyword, s.display FROM keyword_spellings s "  # noqa: S608 - fixed names
+                "JOIN (SELECT DISTINCT bucket, keyword FROM rollup_delta) p ON p.bucket = s.bucket "
+                f"AND p.keyword = s.keyword WHERE s.grain = '{grain}' AND s.n > 0 "
+                "ORDER BY s.bucket, s.keyword, s.n DESC, s.display",
+            ),
+            f"""DELETE FROM keyword_spellings WHERE grain = '{grain}' AND n = 0
+            AND bucket IN (SELECT DISTINCT bucket FROM rollup_delta)""",  # noqa: S608
+            f"""INSERT INTO keyword_rollup
+                (bucket, grain, keyword, region, category, modality, display, generic_videos, mention_micros,
+                 videos, {_C})
+            SELECT d.bucket, '{grain}', d.keyword, d.region, d.category, d.modality, coalesce(w.display, ''),
+                   d.generic_videos, d.mention_micros, d.videos, {", ".join(f"d.{c}" for c in COUNTERS)}
+            FROM rollup_delta d LEFT JOIN rollup_winners w ON w.bucket = d.bucket AND w.keyword = d.keyword
+            ON CONFLICT (bucket, grain, keyword, region, category, modality) DO UPDATE SET
+                display = excluded.display,
+                generic_videos = keyword_rollup.generic_videos + excluded.generic_videos,
+                mention_micros = keyword_rollup.mention_micros + excluded.mention_micros,
+                videos = keyword_rollup.videos + excluded.videos,
+                {", ".join(f"{c} = keyword_rollup.{c} + excluded.{c}" for c in COUNTERS)}""",  # noqa: S608
+            # Rows of a touched keyword that no loaded video is in can still change spelling.
+            f"""UPDATE keyword_rollup SET display = w.display FROM rollup_winners w
+            WHERE keyword_rollup.bucket = w.bucket AND keyword_rollup.grain = '{grain}'
+              AND keyword_rollup.keyword = w.keyword AND keyword_rollup.display <> w.display""",  # noqa: S608
+            f"""DELETE FROM keyword_rollup WHERE grain = '{grain}' AND videos = 0
+            AND bucket IN (SELECT DISTINCT bucket FROM rollup_delta)""",  # noqa: S608
+            "DROP TABLE rollup_delta",
+            "DROP TABLE rollup_winners",
+        )
+
+    def _keyword_delta(self, grain: str, bucket: str) -> str:
+        # One row per video and keyword: each modality's mention, and all its modalities folded ('*').
+        counters_min = ", ".join(f"min({c}) AS {c}" for c in COUNTERS)
+        return self.temp(
+            "rollup_delta",
+            f"""WITH per_video AS (
+                SELECT sign, {bucket} AS b, keyword, modality, region, category, micros, generic, {_C}
+                FROM rollup_signed_mentions
+                UNION ALL
+                SELECT sign, date_trunc('{grain}', min(posted_at)), keyword, '{ALL}', min(region), min(category),
+                       sum(micros), max(generic), {counters_min}
+                FROM rollup_signed_mentions GROUP BY sign, video_id, keyword
+            )
+            SELECT b AS bucket, keyword, modality, region, category, sum(sign * micros) AS mention_micros,
+                   sum(sign) AS videos, sum(sign * generic) AS generic_videos, {_SIGNED_SUMS}
+            FROM per_video GROUP BY b, keyword, modality, region, category
+            HAVING sum(sign) <> 0 OR sum(sign * micros) <> 0 OR sum(sign * generic) <> 0 OR {_ANY_CHANGE}""",  # noqa: S608
+        )
+
+    def finish(self) -> tuple[str, ...]:
+        """Empty the queue once every grain has its changes."""
+        return (
+            "DROP TABLE rollup_signed_mentions",
+            "DROP TABLE rollup_signed_videos",
+            "DELETE FROM rollup_before_mentions",
+            "DELETE FROM rollup_before_videos",
+            "DELETE FROM rollup_videos",
+        )
+
+    def rebuild(self) -> tuple[str, ...]:
+        """A full rebuild is the same refresh from empty rollups, with every video queued and nothing before."""
+        return (
+            "DELETE FROM keyword_rollup",
+            "DELETE FROM bucket_totals",
+            "DELETE FROM keyword_spellings",
+            "DELETE FROM rollup_before_mentions",
+            "DELETE FROM rollup_before_videos",
+            "DELETE FROM rollup_videos",
+            "INSERT INTO rollup_videos SELECT video_id FROM videos",
+        )
+
+
+def bucket_rows(
+    *,
+    grain_filter: bool = True,
+    region: str | None = None,
+    category: str | None = None,
+    modality: str | None = None,
+    include_generic: bool = True,
+    placeholder: str = "$",
+) -> str:
+    """The ``keyword_buckets`` rows (every region/category level, share of the bucket's videos) of a filter.
+
+    A concrete region or category filter is applied to the finest rows before aggregating, and only the
+    grouping sets that can match are computed. Values are bound parameters (``{p}grain``, ``{p}start``,
+    ``{p}end``, ``{p}region``...) with ``placeholder`` "$" (DuckDB) or "%" (psycopg: ``%(name)s``).
+    """
+
+    def param(name: str) -> str:
+        return f"${name}" if placeholder == "$" else f"%({name})s"
+
+    where = ["r.videos > 0"]
+    if grain_filter:
+        where += [f"r.grain = {param('grain')}", f"r.bucket >= {param('start')}", f"r.bucket < {param('end')}"]
+    sets: list[list[str]] = []
+    for region_set in (True, False) if region is None else (region != ALL,):
+        for category_set in (True, False) if category is None else (category != ALL,):
+            sets.append([c for c, keep in (("region", region_set), ("category", category_set)) if keep])
+    labels = {}
+    for column in ("region", "category"):
+        if all(column in s for s in sets):
+            labels[column] = f"r.{column} AS {column}"
+        elif any(column in s for s in sets):
+            labels[column] = label(column, "r.")
+        else:  # aggregated over in every set asked for
+            labels[column] = f"'{ALL}' AS {column}"
+    for name, value in (("region", region), ("category", category)):
+        if value is not None and value != ALL:
+            where.append(f"r.{name} = {param(name)}")
+    if modality is not None:
+        where.append(f"r.modality = {param('modality')}")
+    having = "" if include_generic else "HAVING sum(r.generic_videos) = 0"
+    grouping = ", ".join(f"({', '.join(f'r.{c}' for c in columns)})" for columns in sets)
+    sums = ", ".join(f"CAST(sum(r.{c}) AS BIGINT) AS {c}" for c in COUNTERS)
+    return f"""
+        WITH g AS (
+            SELECT r.bucket, r.grain, r.keyword, {labels["region"]}, {labels["category"]}, r.modality,
+                   min(r.display) AS display, sum(r.generic_videos) > 0 AS is_generic,
+                   CAST(sum(r.mention_micros) AS DOUBLE PRECISION) / {MICROS} AS mentions,
+                   CAST(sum(r.videos) AS BIGINT) AS videos, {sums}
+            FROM keyword_rollup r
+            WHERE {" AND ".join(where)}
+            GROUP BY r.bucket, r.grain, r.keyword, r.modality, GROUPING SETS ({grouping})
+            {having}
+        )
+        SELECT g.bucket, g.grain, g.keyword, g.region, g.category, g.modality, g.display, g.is_generic, g.mentions,
+               g.videos, {", ".join(f"g.{c}" for c in COUNTERS)},
+               CAST(g.videos AS DOUBLE PRECISION) / t.videos AS share
+        FROM g JOIN bucket_totals t
+          ON t.bucket = g.bucket AND t.grain = g.grain AND t.region = g.region AND t.category = g.category
+    """  # noqa: S608 - fixed names; values are bound parameters

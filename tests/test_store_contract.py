@@ -166,3 +166,42 @@ def test_fresh_stores_are_empty_alike(tmp_path: Path, pg_schema_url: Callable[[]
         assert duck.refresh_rollups() == pg.refresh_rollups() == 0
         for table in DATA_TABLES:
             pd.testing.assert_frame_equal(pg.snapshot(table), duck.snapshot(table), obj=table)
+
+
+def test_video_regions(pair: Pair) -> None:
+    assert_same(pair.both(lambda s: s.snapshot("video_regions")), "video_regions")
+
+
+def test_example_videos(pair: Pair) -> None:
+    start, end = _span(pair)
+    top = pair.duckdb.top_trends(window="1d", limit=5)["keyword"].tolist()
+    for region in (None, "US", ALL):
+        answers = pair.both(lambda s, r=region: s.example_videos(top, start, end, region=r, limit=3))
+        assert_same(answers, f"example_videos {region}")
+
+
+def test_external_trend_lists(pair: Pair) -> None:
+    listed = pd.DataFrame(
+        {
+            "source": "creative_center",
+            "kind": ["hashtag", "hashtag", "sound"],
+            "region": ["US", "US", "VN"],
+            "period_days": 7,
+            "industry": "",
+            "list_date": ["2025-06-01", "2025-06-02", "2025-06-01"],
+            "keyword": ["matcha", "matcha", "song a"],
+            "name": ["Matcha", "Matcha", "Song A"],
+            "item_id": [None, None, "123"],
+            "rank": [3, 1, 2],
+            "rank_diff": [None, 2, None],
+            "is_new": [True, False, None],
+            "posts": [100, 250, None],
+            "views": [10_000, 90_000, None],
+            "trend": [None, "up", None],
+            "listed_at": pd.to_datetime(["2025-06-01 08:00", "2025-06-02 08:00", "2025-06-01 09:00"], utc=True),
+        }
+    )
+    assert pair.both(lambda s: s.load_external_trends(listed)) == (3, 3)
+    assert_same(pair.both(lambda s: s.creative_center_frame()), "creative_center_frame")
+    assert_same(pair.both(lambda s: s.creative_center_frame(kind="sound", region="VN")), "by kind")
+    assert_same(pair.both(lambda s: s.snapshot("external_trends")), "external_trends")

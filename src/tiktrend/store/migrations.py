@@ -70,6 +70,35 @@ def _scopes_down(conn: Connection, layout: Layout) -> None:
     conn.execute("DROP TABLE IF EXISTS trend_scopes")
 
 
+def _collect_up(conn: Connection, layout: Layout) -> None:
+    # The collection stage's tables (collect/): every region a video was seen in, and the trend lists
+    # TikTok publishes (Creative Center), an external signal and the backtest's ground truth.
+    conn.execute(
+        'CREATE TABLE video_regions (video_id TEXT COLLATE "C" NOT NULL, region TEXT COLLATE "C" NOT NULL, '
+        "first_seen TIMESTAMP NOT NULL, last_seen TIMESTAMP NOT NULL, PRIMARY KEY (video_id, region))"
+    )
+    text = 'TEXT COLLATE "C"'
+    conn.execute(
+        f"CREATE TABLE external_trends (source {text} NOT NULL, kind {text} NOT NULL, region {text} NOT NULL, "
+        f"period_days INTEGER NOT NULL, industry {text} NOT NULL, list_date DATE NOT NULL, keyword {text} NOT NULL, "
+        f"name {text} NOT NULL, item_id {text}, rank INTEGER NOT NULL, rank_diff INTEGER, is_new BOOLEAN, "
+        f"posts BIGINT, views BIGINT, trend {text}, listed_at TIMESTAMP NOT NULL, "
+        "PRIMARY KEY (source, kind, region, period_days, industry, list_date, keyword))"
+    )
+
+
+def _collect_down(conn: Connection, layout: Layout) -> None:
+    # Safe only while nothing was collected into them: collected lists cannot be fetched again for past days.
+    for table in ("external_trends", "video_regions"):
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
+        if row and int(str(row[0])):
+            raise StoreError(
+                f"cannot downgrade below schema version 3: {table} holds {row[0]} rows that would be lost."
+            )
+    conn.execute("DROP TABLE external_trends")
+    conn.execute("DROP TABLE video_regions")
+
+
 MIGRATIONS: Final = (
     Migration(
         1,
@@ -78,6 +107,7 @@ MIGRATIONS: Final = (
         why_no_downgrade="it would drop every table and the data in them (drop the database instead)",
     ),
     Migration(2, "trend scopes and slice index for fast top-trends reads", _scopes_up, _scopes_down),
+    Migration(3, "collection tables: video regions, external trend lists", _collect_up, _collect_down),
 )
 LATEST: Final = MIGRATIONS[-1].version
 

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool
 
 from tiktrend.models import COUNTERS, MENTION_COLUMNS
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
+from tiktrend.store.duckdb import EXTERNAL_TREND_COLUMNS, region_sightings
 from tiktrend.store.frames import (
     STATIC_COLUMNS,
     STATS_COLUMNS,
@@ -130,6 +131,28 @@ _INSERT_MENTIONS: Final = f"""
     ON CONFLICT DO NOTHING
 """  # noqa: S608 - fixed column names only
 
+# Every region a video was seen in, with the first and last time (videos keeps only the earliest region).
+_UPSERT_REGIONS: Final = """
+    INSERT INTO video_regions AS r SELECT * FROM stage_regions
+    ON CONFLICT (video_id, region) DO UPDATE SET
+        first_seen = least(r.first_seen, excluded.first_seen), last_seen = greatest(r.last_seen, excluded.last_seen)
+    WHERE excluded.first_seen < r.first_seen OR excluded.last_seen > r.last_seen
+"""
+
+_EXAMPLE_VIDEOS: Final = """
+    SELECT keyword, video_id, author, views, caption, video_url FROM (
+        SELECT *, row_number() OVER (PARTITION BY keyword ORDER BY views DESC NULLS LAST, video_id) AS n FROM (
+            SELECT DISTINCT m.keyword, v.video_id, v.author, v.views, v.caption, v.video_url, v.posted_at
+            FROM keyword_mentions m JOIN videos v ON v.video_id = m.video_id
+            WHERE m.keyword = ANY(%(keywords)s) AND m.posted_at >= %(start)s AND m.posted_at < %(end)s
+              AND (%(region)s::text IS NULL OR %(region)s = '*' OR m.region = %(region)s)
+              AND (%(category)s::text IS NULL OR %(category)s = '*' OR m.category = %(category)s)
+        ) found
+    ) ranked
+    WHERE n <= %(limit)s
+    ORDER BY keyword, views DESC NULLS LAST, video_id
+"""
+
 _TOP_TRENDS: Final = """
     WITH latest AS (
         SELECT time_window, detector, max(as_of) AS as_of FROM trend_scopes
@@ -205,6 +228,7 @@ _ARROW_TYPES: Final = {
     701: pa.float64(),
     1700: pa.float64(),
     1114: pa.timestamp("us"),
+    1082: pa.date32(),
     1009: pa.list_(pa.string()),
 }
 
@@ -353,9 +377,9 @@ class PostgresStore:
         self.ensure_partitions(
             {"keyword_mentions": _months(batch.videos["posted_at"]), "video_stats": _months(batch.stats["observed_at"])}
         )
-        return self.transact(lambda conn: self._load(conn, batch))
+        return self.transact(lambda conn: self._load(conn, batch, videos))
 
-    def _load(self, conn: Conn, batch: Batch) -> LoadResult:
+    def _load(self, conn: Conn, batch: Batch, videos_in: pd.DataFrame) -> LoadResult:
         cur = conn.cursor()
         cur.execute(_WRITE_LOCK)
         cur.execute("CREATE TEMP TABLE stage_videos (LIKE videos) ON COMMIT DROP")
@@ -375,6 +399,9 @@ class PostgresStore:
         cur.execute(_UPSERT_STATS)
         cur.execute(_MOVE_MENTIONS)
         mentions_new = self._load_mentions(cur, batch)
+        cur.execute("CREATE TEMP TABLE stage_regions (LIKE video_regions) ON COMMIT DROP")
+        _copy(cur, "stage_regions", region_sightings(videos_in), ["video_id", "region", "first_seen", "last_seen"])
+        cur.execute(_UPSERT_REGIONS)
         return LoadResult(videos_new=videos_new, videos_updated=updated, stats_new=stats_new, mentions_new=mentions_new)
 
     def _load_mentions(self, cur: Cursor[TupleRow], batch: Batch) -> int:
@@ -412,6 +439,68 @@ class PostgresStore:
             return cur.rowcount
 
         return self.transact(work)
+
+    # ---- collection: external trend lists -----------------------------------------------------------------
+
+    def load_external_trends(self, rows: pd.DataFrame) -> int:
+        """Upsert trend-list rows (``EXTERNAL_TREND_COLUMNS``); the latest reading of a list's day wins."""
+        if rows.empty:
+            return 0
+        frame = rows.reindex(columns=list(EXTERNAL_TREND_COLUMNS)).copy()
+        frame["listed_at"] = utc_naive(frame["listed_at"])
+        frame["list_date"] = pd.to_datetime(frame["list_date"]).dt.date
+        frame = frame.drop_duplicates(list(KEYS["external_trends"]), keep="last")
+        for column in ("period_days", "rank", "rank_diff", "posts", "views"):
+            frame[column] = frame[column].astype("Int64")
+        keys = KEYS["external_trends"]
+        updates = sql.SQL(", ").join(
+            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in EXTERNAL_TREND_COLUMNS if c not in keys
+        )
+
+        def work(conn: Conn) -> int:
+            cur = conn.cursor()
+            cur.execute("CREATE TEMP TABLE stage_trends (LIKE external_trends) ON COMMIT DROP")
+            _copy(cur, "stage_trends", frame, EXTERNAL_TREND_COLUMNS)
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO external_trends SELECT * FROM stage_trends ON CONFLICT ({}) DO UPDATE SET {}"
+                ).format(sql.SQL(", ").join(sql.Identifier(c) for c in keys), updates)
+            )
+            return len(frame)
+
+        return self.transact(work)
+
+    def creative_center_frame(
+        self, *, kind: str | None = None, region: str | None = None, period_days: int | None = None
+    ) -> pd.DataFrame:
+        """Creative Center list entries (``keyword``, ``listed_at``, ``region``, ``rank``, ...), oldest first."""
+        statement = (
+            "SELECT * FROM external_trends WHERE source = 'creative_center' "
+            "AND (%(kind)s::text IS NULL OR kind = %(kind)s) AND (%(region)s::text IS NULL OR region = %(region)s) "
+            "AND (%(period)s::int IS NULL OR period_days = %(period)s) ORDER BY listed_at, kind, region, rank"
+        )
+        return self._query(statement, {"kind": kind, "region": region, "period": period_days})
+
+    def example_videos(
+        self,
+        keywords: list[str],
+        start: datetime,
+        end: datetime,
+        *,
+        region: str | None = None,
+        category: str | None = None,
+        limit: int = 3,
+    ) -> pd.DataFrame:
+        """The most viewed videos of each keyword posted in [start, end), for a trend's evidence."""
+        params = {
+            "keywords": list(keywords),
+            "start": _naive(start),
+            "end": _naive(end),
+            "region": region,
+            "category": category,
+            "limit": limit,
+        }
+        return self._query(_EXAMPLE_VIDEOS, params)
 
     # ---- rollups ---------------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench clean system-deps
+.PHONY: run test lint typecheck pytest bench bench-extract clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test: system-deps lint typecheck pytest
 
 bench: $(VENV)/.runtime
 	$(BIN)/python benches/ingest.py
+
+# Extraction figures (text speed, OCR, embeddings, Spark local[1] vs local[2] on 1,000,000 videos, quality).
+bench-extract: $(VENV)/.dev
+	$(BIN)/python benches/extract.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

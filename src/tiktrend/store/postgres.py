@@ -46,6 +46,8 @@ Conn = Connection[TupleRow]
 
 # One writer at a time per schema for the merge step of loads, refreshes and trend saves.
 _WRITE_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtext('tiktrend:write:' || current_schema()))"
+# Batch-sized sorts and hash aggregates stay in memory instead of spilling (this transaction only).
+_BATCH_MEMORY: Final = "SET LOCAL work_mem = '256MB'"
 _MENTION_TABLE_COLUMNS: Final = (*MENTION_COLUMNS, "posted_at", "region", "category")
 _ROLLUP: Final = RollupSQL("postgres")
 
@@ -382,6 +384,7 @@ class PostgresStore:
     def _load(self, conn: Conn, batch: Batch, videos_in: pd.DataFrame) -> LoadResult:
         cur = conn.cursor()
         cur.execute(_WRITE_LOCK)
+        cur.execute(_BATCH_MEMORY)
         cur.execute("CREATE TEMP TABLE stage_videos (LIKE videos) ON COMMIT DROP")
         videos = batch.videos.copy()
         videos["hashtags"] = [_array_literal(t) for t in videos["hashtags"]]
@@ -512,6 +515,7 @@ class PostgresStore:
         cur.execute(_WRITE_LOCK)
         if _count(cur, "SELECT count(*) FROM (SELECT 1 FROM rollup_videos LIMIT 1) q") == 0:
             return 0
+        cur.execute(_BATCH_MEMORY)
         written = 0
         for statement in _ROLLUP.signed():
             cur.execute(statement)

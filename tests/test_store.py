@@ -3,6 +3,7 @@ recomputation. The ``store`` fixture runs each test once per backend."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,28 +133,52 @@ def test_same_moment_twice_keeps_the_larger_counter(store: Store) -> None:
     assert stats.iloc[0]["comments"] == 7
 
 
-def _recomputed_hourly(store: Store) -> pd.DataFrame:
-    """Hourly rollups recomputed from scratch in pandas, to check the incremental SQL against."""
+def _recomputed(store: Store, grain: str) -> pd.DataFrame:
+    """``keyword_buckets`` recomputed from the raw mentions in pandas, every column, to check the SQL against."""
     mentions = store.snapshot("keyword_mentions")
     videos = store.snapshot("videos").set_index("video_id")
-    mentions["bucket"] = mentions["posted_at"].dt.floor("h")
-    rows = []
-    for region in (None, "region"):
-        for category in (None, "category"):
-            for by_modality in (True, False):
-                keys = ["bucket", "keyword"] + [c for c in (region, category) if c]
-                if by_modality:
-                    keys.append("modality")
-                grouped = mentions.groupby(keys)["video_id"].nunique().rename("videos").reset_index()
-                grouped["views"] = [
-                    videos.loc[list(set(ids)), "views"].sum() for _, ids in mentions.groupby(keys)["video_id"]
-                ]
-                grouped["region"] = grouped["region"] if region else "*"
-                grouped["category"] = grouped["category"] if category else "*"
-                grouped["modality"] = grouped["modality"] if by_modality else "*"
-                rows.append(grouped)
-    expected = pd.concat(rows)[["bucket", "keyword", "region", "category", "modality", "videos", "views"]]
-    return expected.sort_values(["bucket", "keyword", "region", "category", "modality"]).reset_index(drop=True)
+    counters = ["views", "likes", "comments", "shares", "saves"]
+    freq = {"hour": "h", "day": "D"}[grain]
+    mentions["bucket"] = mentions["posted_at"].dt.floor(freq)
+    mentions["micros"] = (mentions["weight"] * 1_000_000 + 0.5).apply(math.floor)
+    # All of a video's modalities folded into one row per keyword: the '*' modality.
+    folded = mentions.groupby(["bucket", "keyword", "region", "category", "video_id"], as_index=False).agg(
+        micros=("micros", "sum"), is_generic=("is_generic", "any")
+    )
+    folded["modality"] = "*"
+    rows = pd.concat([mentions, folded])
+    rows = rows.join(videos[counters].fillna(0), on="video_id")
+    spelling = mentions.groupby(["bucket", "keyword", "display"]).size().rename("n").reset_index()
+    spelling = spelling.sort_values(["bucket", "keyword", "n", "display"], ascending=[True, True, False, True])
+    spelling = spelling.drop_duplicates(["bucket", "keyword"])[["bucket", "keyword", "display"]]
+    totals = videos.assign(bucket=videos["posted_at"].dt.floor(freq))
+    frames_ = []
+    for region in (True, False):
+        for category in (True, False):
+            keys = ["bucket", "keyword", "modality"] + [
+                c for c, keep in (("region", region), ("category", category)) if keep
+            ]
+            grouped = rows.groupby(keys, as_index=False).agg(
+                is_generic=("is_generic", "any"),
+                micros=("micros", "sum"),
+                videos=("video_id", "nunique"),
+                **{c: (c, "sum") for c in counters},
+            )
+            total_keys = ["bucket"] + [c for c in ("region", "category") if c in keys]
+            all_videos = totals.groupby(total_keys).size().rename("total").reset_index()
+            grouped = grouped.merge(all_videos, on=total_keys)
+            for column, keep in (("region", region), ("category", category)):
+                if not keep:
+                    grouped[column] = "*"
+            frames_.append(grouped)
+    expected = pd.concat(frames_).merge(spelling, on=["bucket", "keyword"])
+    expected["grain"] = grain
+    expected["mentions"] = expected["micros"] / 1_000_000
+    expected["share"] = expected["videos"] / expected["total"]
+    columns = ["bucket", "grain", "keyword", "region", "category", "modality", "display", "is_generic", "mentions"]
+    expected = expected[[*columns, "videos", *counters, "share"]]
+    order = ["bucket", "keyword", "region", "category", "modality"]
+    return expected.sort_values(order).reset_index(drop=True).astype({c: "int64" for c in ["videos", *counters]})
 
 
 def test_incremental_rollups_equal_a_full_recomputation(store: Store) -> None:
@@ -173,14 +198,29 @@ def test_incremental_rollups_equal_a_full_recomputation(store: Store) -> None:
         )
     )
     store.refresh_rollups()
+    # Fractional weights, competing spellings, a generic tag, and a video that moves to an earlier hour.
+    spelled = [{**mention(f"c{i}", "dance"), "display": "Dance" if i % 3 else "DANCE", "weight": 0.37 * (i + 1)}
+               for i in range(5)]  # fmt: skip
+    store.load_batch(
+        *frames(
+            [observation(f"c{i}", 3, region="VN", created_at=T0 + timedelta(minutes=13 * i)) for i in range(5)]
+            + [observation("b1", 0.2, region="DE", created_at=None)],
+            [*spelled, mention("c0", "fyp", generic=True), mention("c1", "fyp", "caption", generic=True)],
+        )
+    )
+    store.refresh_rollups()
     got = store.snapshot("keyword_buckets")
     got = got[got["grain"] == "hour"][["bucket", "keyword", "region", "category", "modality", "videos", "views"]]
     got = got.sort_values(["bucket", "keyword", "region", "category", "modality"]).reset_index(drop=True)
-    expected = _recomputed_hourly(store)
+    expected = _recomputed(store, "hour")[["bucket", "keyword", "region", "category", "modality", "videos", "views"]]
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    stored = store.snapshot("keyword_buckets")
+    for grain in ("hour", "day"):
+        got = stored[stored["grain"] == grain].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, _recomputed(store, grain), check_dtype=False, obj=grain)
     totals = store.snapshot("bucket_totals")
     everything = totals[(totals["grain"] == "day") & (totals["region"] == "*") & (totals["category"] == "*")]
-    assert everything["videos"].sum() == 10
+    assert everything["videos"].sum() == 15
 
 
 def test_share_is_against_all_videos_of_the_bucket(store: Store) -> None:

@@ -28,8 +28,10 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[
 def test_run_simulates_and_prints_a_ranking_then_trends_reads_it(cli: Callable[..., tuple[int, str]]) -> None:
     code, out = cli("run", "--sim-hours", "72", "--sim-rate", "120", "--sim-seed", "3")
     assert code == 0, out
-    assert "Trending now" in out
-    assert "planted trends in this top 20" in out
+    assert "Trending now (poisson" in out
+    assert "Baseline (threshold rule)" in out
+    assert "planted trends in the poisson top 20" in out
+    assert "planted trends in the threshold top 20" in out
     assert "0 quarantined" in out
     code, out = cli("trends", "--window", "1d", "--limit", "5")
     assert code == 0, out

@@ -68,13 +68,19 @@ def new_run_id() -> str:
     return f"{datetime.now(tz=UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-def _chunks(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
+def _chunks(records: Iterable[RawRecord], size: int, max_bytes: int | None = None) -> Iterator[list[RawRecord]]:
+    """Chunks of ``size`` records, cut earlier once their source text passes ``max_bytes``."""
+    # A count alone would let large records (a web item is ~7 KiB of JSON, ten times that once parsed) fill
+    # memory: memory must stay flat in the input, whatever the records look like.
     chunk: list[RawRecord] = []
+    held = 0
     for record in records:
         chunk.append(record)
-        if len(chunk) >= size:
+        held += record.size
+        if len(chunk) >= size or (max_bytes is not None and held >= max_bytes):
             yield chunk
             chunk = []
+            held = 0
     if chunk:
         yield chunk
 
@@ -215,7 +221,7 @@ def _load_records(
     """Chunk by chunk: keep the raw records (when asked), quarantine the bad ones, load the good ones."""
     quarantine_writer = Quarantine(settings.quarantine_dir).writer(source, batch_id)
     try:
-        for chunk in _chunks(records, settings.chunk_size):
+        for chunk in _chunks(records, settings.chunk_size, settings.chunk_mib * 2**20):
             if keep_raw is not None:
                 keep_raw(chunk)  # kept as read, before anything parses it
             _process_chunk(chunk, fmt, source, batch_id, context, store, quarantine_writer, report)

@@ -46,6 +46,7 @@ class RawRecord:
     # What the reply around a record says about it (e.g. the server time of a saved itemList reply); None
     # for records that stand alone. Kept in the raw zone beside the record, so a replay sees it too.
     meta: dict[str, Any] | None = None
+    size: int = 0  # bytes of source text, when the reader knows them (chunks are bounded by it); 0: unknown
 
 
 class FormatError(ValueError):
@@ -299,7 +300,7 @@ def _streamed_record(position: int, value: object, source: str, what: str) -> Ra
         return RawRecord(position, None, _clip(source), reason)
     if "\\u0000" in source:
         return RawRecord(position, None, _clip(source), f"NUL character (\\u0000) in {what} {position}")
-    return RawRecord(position, value)
+    return RawRecord(position, value, size=len(source))
 
 
 class StreamError(ValueError):
@@ -438,7 +439,7 @@ def _jsonl_records(path: Path) -> Iterator[RawRecord]:
                     reason = f"NUL character (\\u0000) in a string at line {position + 1}"
                     yield RawRecord(position, None, _as_text(line), reason)
                 else:
-                    yield RawRecord(position, value)
+                    yield RawRecord(position, value, size=len(line))
         except _GZIP_ERRORS as exc:
             raise FormatError(f"{path}: the gzip data is truncated or corrupt ({exc})") from exc
 

@@ -97,7 +97,7 @@ def unwrap_replies(records: Iterable[RawRecord], find: Unwrap) -> Iterator[RawRe
     for raw in records:
         found = find(raw.record) if raw.record is not None else None
         if found is None:
-            yield RawRecord(position, raw.record, raw.text, raw.error, raw.meta)
+            yield RawRecord(position, raw.record, raw.text, raw.error, raw.meta, raw.size)
             position += 1
             continue
         items, meta = found
@@ -107,9 +107,10 @@ def unwrap_replies(records: Iterable[RawRecord], find: Unwrap) -> Iterator[RawRe
             position += 1
             continue
         meta = {**meta, "reply": raw.position}
+        share = raw.size // max(1, len(items))  # each item's part of the reply's bytes, for chunking
         for index, item in enumerate(items):
             if type(item) is dict:
-                yield RawRecord(position, item, meta={**meta, "index": index})
+                yield RawRecord(position, item, meta={**meta, "index": index}, size=share)
             else:
                 where = f"item {index} of the reply at record {raw.position + 1}"
                 reason = f"not a JSON object: {where} is {json_kind(item)}"

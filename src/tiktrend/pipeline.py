@@ -203,6 +203,10 @@ def replay(store: Store, settings: Settings, *, progress: Progress | None = None
         report.inputs += 1
         report.batches_replayed += 1
         report.batch_ids.append(meta.batch_id)
+    # The trend lists live sources read (Creative Center) are kept as replies, not batches: load them too.
+    from tiktrend.collect.collector import replay_trend_lists
+
+    replay_trend_lists(store, settings)
     return report
 
 

@@ -385,7 +385,7 @@ def collect_trend_lists(
                 requested = True
                 reply = source.request(trend, page)
                 state.totals["requests"] += 1
-                meta = {"list": label, "url": reply.url, "status": reply.status, "page": page}
+                meta = {"list": asdict(trend), "url": reply.url, "status": reply.status, "page": page}
                 kept = zone.keep_reply(source.name, reply.body, reply.fetched_at, meta)
                 return kept, reply, source.parse(reply, trend)
 
@@ -437,6 +437,44 @@ def collect_trend_lists(
         stopped=stopped,
         advice=ADVICE.get(stopped) if stopped else None,
     )
+
+
+def replay_trend_lists(store: Store, settings: Settings) -> int:
+    """Load every trend-list reply the raw zone kept into ``external_trends`` again; returns rows loaded."""
+    if not isinstance(store, TrendListStore):
+        return 0
+    zone = RawZone(settings.raw_dir)
+    parser = CreativeCenter(_Unused(), settings.creative_center_url)
+    loaded = 0
+    for kept in zone.replies(parser.name):
+        meta = zone.reply_meta(kept)
+        if not isinstance(meta.get("list"), dict):
+            continue
+        trend = TrendList(**meta["list"])
+        with gzip.open(kept, "rb") as handle:
+            body = handle.read()
+        fetched_at = datetime.fromisoformat(meta["fetched_at"])
+        try:
+            entries, _more = parser.parse(Reply(int(meta["status"]), {}, body, "", fetched_at), trend)
+        except FetchError:
+            continue  # a failed reply: it held no list
+        rows, bad = list_rows(entries, trend, fetched_at, first_rank=(int(meta["page"]) - 1) * PAGE_SIZE + 1)
+        loaded += store.load_external_trends(pd.DataFrame(rows, columns=list(TREND_COLUMNS)))
+        _quarantine_entries(store, kept, entries, bad)
+    return loaded
+
+
+class _Unused:
+    """A transport for parsing kept replies: nothing is sent."""
+
+    def send(self, *args: Any, **kwargs: Any) -> Reply:
+        raise FetchError(Failure.API_ERROR, "replaying the raw zone sends no request")
+
+    def cookie(self, name: str) -> str | None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 def _quarantine_entries(store: Store, kept: Path, entries: list[Any], bad: list[tuple[int, str]]) -> None:

@@ -358,7 +358,7 @@ def collect_trend_lists(
 ) -> CollectSummary:
     """Read the first ``count`` entries of each list into ``external_trends``, resuming the run's checkpoint."""
     if not isinstance(store, TrendListStore):
-        raise StoreError(f"the store at {store.url} does not keep external trend lists yet; use a DuckDB store")
+        raise StoreError(f"the store at {store.url} does not keep external trend lists (external_trends)")
     policy = policy or RetryPolicy()
     params = {"lists": [asdict(t) for t in lists], "count": count}
     checkpoint = checkpoint or CheckpointFile(settings.collect_dir, source.name, params)

@@ -561,7 +561,10 @@ def collect_command(
                     rollup(store)
         except SettingsError as exc:
             raise ValueError(str(exc)) from exc
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, RuntimeError) as exc:
+            # DuckDB turns a Ctrl-C that lands during a query into RuntimeError("Query interrupted").
+            if isinstance(exc, RuntimeError) and str(exc) != "Query interrupted":
+                raise
             errors.print("[yellow]interrupted:[/] nothing fetched is lost; run the same command to resume.")
             raise typer.Exit(130) from None
     _print_collect(summary)

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench bench-extract clean system-deps
+.PHONY: run test lint typecheck pytest bench bench-extract bench-store clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench: $(VENV)/.runtime
 # Extraction figures (text speed, OCR, embeddings, Spark local[1] vs local[2] on 1,000,000 videos, quality).
 bench-extract: $(VENV)/.dev
 	$(BIN)/python benches/extract.py
+
+# Store figures, DuckDB and the local PostgreSQL side by side (SIZES=1000000,10000000 by default).
+bench-store: $(VENV)/.dev
+	$(BIN)/python benches/store.py $(if $(SIZES),--sizes $(SIZES),)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -209,6 +209,12 @@ def test_incremental_rollups_equal_a_full_recomputation(store: Store) -> None:
         )
     )
     store.refresh_rollups()
+    # An earlier observation of c1 respells its mention, same weight: only the bucket's display can change.
+    respelled = [{**spelled[1], "display": "DaNcE"}, {**spelled[2], "display": "DaNcE"}]
+    store.load_batch(*frames([observation("c1", 2.5, region="VN", created_at=T0 + timedelta(minutes=13)),
+                              observation("c2", 2.5, region="VN", created_at=T0 + timedelta(minutes=26))],
+                             respelled))  # fmt: skip
+    store.refresh_rollups()
     got = store.snapshot("keyword_buckets")
     got = got[got["grain"] == "hour"][["bucket", "keyword", "region", "category", "modality", "videos", "views"]]
     got = got.sort_values(["bucket", "keyword", "region", "category", "modality"]).reset_index(drop=True)
@@ -221,6 +227,20 @@ def test_incremental_rollups_equal_a_full_recomputation(store: Store) -> None:
     totals = store.snapshot("bucket_totals")
     everything = totals[(totals["grain"] == "day") & (totals["region"] == "*") & (totals["category"] == "*")]
     assert everything["videos"].sum() == 15
+
+
+def test_a_respelling_alone_changes_the_display(store: Store) -> None:
+    # The earlier observation wins the mention's spelling; nothing else about the video changes.
+    store.load_batch(*frames([observation("x1", 5)], [{**mention("x1", "solo"), "display": "Solo"}]))
+    store.refresh_rollups()
+    store.load_batch(*frames([observation("x1", 1)], [{**mention("x1", "solo"), "display": "SOLO"}]))
+    store.refresh_rollups()
+    assert set(store.snapshot("keyword_buckets")["display"]) == {"SOLO"}
+    pd.testing.assert_frame_equal(
+        store.snapshot("keyword_buckets").query("grain == 'hour'").reset_index(drop=True),
+        _recomputed(store, "hour"),
+        check_dtype=False,
+    )
 
 
 def test_share_is_against_all_videos_of_the_bucket(store: Store) -> None:

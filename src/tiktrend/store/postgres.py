@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, Final, TypeVar
 
@@ -46,8 +47,14 @@ Conn = Connection[TupleRow]
 
 # One writer at a time per schema for the merge step of loads, refreshes and trend saves.
 _WRITE_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtext('tiktrend:write:' || current_schema()))"
-# Batch-sized sorts and hash aggregates stay in memory instead of spilling (this transaction only).
-_BATCH_MEMORY: Final = "SET LOCAL work_mem = '256MB'"
+# A batch transaction joins a few thousand staged rows to tables of millions by their keys: index lookups
+# (nested loops) cost what the batch holds, where the planner's hash joins would scan the whole table.
+# Batch-sized sorts and aggregates stay in memory. (This transaction only.)
+_BATCH_SETTINGS: Final = (
+    "SET LOCAL work_mem = '256MB'",
+    "SET LOCAL enable_hashjoin = off",
+    "SET LOCAL enable_mergejoin = off",
+)
 _MENTION_TABLE_COLUMNS: Final = (*MENTION_COLUMNS, "posted_at", "region", "category")
 _ROLLUP: Final = RollupSQL("postgres")
 
@@ -120,18 +127,22 @@ _MOVE_MENTIONS: Final = """
 # then the smaller spelling), so the order loads arrive in never shows.
 _MENTION_ATTRIBUTES: Final = """
     UPDATE keyword_mentions m SET display = s.display, weight = s.weight, is_generic = s.is_generic
-    FROM stage_mentions s JOIN merged_videos v USING (video_id)
-    WHERE NOT v.is_new AND m.video_id = s.video_id AND m.keyword = s.keyword AND m.modality = s.modality
-      AND m.posted_at = v.posted_at
-      AND (v.batch_first_seen < v.old_first_seen OR (v.batch_first_seen = v.old_first_seen
+    FROM known_mentions s
+    WHERE m.video_id = s.video_id AND m.keyword = s.keyword AND m.modality = s.modality AND m.posted_at = s.posted_at
+      AND (s.batch_first_seen < s.old_first_seen OR (s.batch_first_seen = s.old_first_seen
            AND (s.weight > m.weight OR (s.weight = m.weight AND s.display < m.display))))
 """
 _INSERT_MENTIONS: Final = f"""
     INSERT INTO keyword_mentions ({", ".join(_MENTION_TABLE_COLUMNS)})
-    SELECT {", ".join(f"s.{c}" for c in MENTION_COLUMNS)}, v.posted_at, v.region, v.category
-    FROM stage_mentions s JOIN merged_videos v USING (video_id)
+    SELECT {", ".join(_MENTION_TABLE_COLUMNS)} FROM known_mentions
     ON CONFLICT DO NOTHING
 """  # noqa: S608 - fixed column names only
+# Known videos' staged mentions with what they need of the merge, in one pass (two small tables: a hash join).
+_KNOWN_MENTIONS: Final = """
+    CREATE TEMP TABLE known_mentions ON COMMIT DROP AS
+    SELECT s.*, v.posted_at, v.region, v.category, v.batch_first_seen, v.old_first_seen
+    FROM stage_mentions s JOIN merged_videos v ON v.video_id = s.video_id
+"""
 
 # Every region a video was seen in, with the first and last time (videos keeps only the earliest region).
 _UPSERT_REGIONS: Final = """
@@ -384,7 +395,8 @@ class PostgresStore:
     def _load(self, conn: Conn, batch: Batch, videos_in: pd.DataFrame) -> LoadResult:
         cur = conn.cursor()
         cur.execute(_WRITE_LOCK)
-        cur.execute(_BATCH_MEMORY)
+        for setting in _BATCH_SETTINGS:
+            cur.execute(setting)
         cur.execute("CREATE TEMP TABLE stage_videos (LIKE videos) ON COMMIT DROP")
         videos = batch.videos.copy()
         videos["hashtags"] = [_array_literal(t) for t in videos["hashtags"]]
@@ -394,6 +406,7 @@ class PostgresStore:
         for statement in _ROLLUP.queue_before("stage_videos"):
             cur.execute(statement)
         cur.execute(_MERGE_VIDEOS)
+        cur.execute("ANALYZE merged_videos")
         updated = _count(cur, "SELECT count(*) FROM merged_videos WHERE is_updated")
         cur.execute(_INSERT_VIDEOS)
         videos_new = cur.rowcount
@@ -423,6 +436,9 @@ class PostgresStore:
             "SELECT video_id, keyword, modality, display, weight, is_generic FROM keyword_mentions LIMIT 0"
         )
         _copy(cur, "stage_mentions", mentions[of_known], MENTION_COLUMNS)
+        with _hash_joins(cur):
+            cur.execute(_KNOWN_MENTIONS)
+        cur.execute("ANALYZE known_mentions")
         cur.execute(_MENTION_ATTRIBUTES)
         cur.execute(_INSERT_MENTIONS)
         return len(fresh) + cur.rowcount
@@ -515,19 +531,21 @@ class PostgresStore:
         cur.execute(_WRITE_LOCK)
         if _count(cur, "SELECT count(*) FROM (SELECT 1 FROM rollup_videos LIMIT 1) q") == 0:
             return 0
-        cur.execute(_BATCH_MEMORY)
+        for setting in _BATCH_SETTINGS:
+            cur.execute(setting)
         written = 0
         for statement in _ROLLUP.signed():
             cur.execute(statement)
-            cur.execute(
-                "ANALYZE rollup_signed_videos" if "signed_videos" in statement else "ANALYZE rollup_signed_mentions"
-            )
         for grain in GRAINS:
             for statement in _ROLLUP.per_grain(grain):
+                if statement.startswith("INSERT INTO keyword_rollup"):
+                    with _hash_joins(cur):  # the delta meets its spellings: two batch-sized tables
+                        written += max(cur.execute(statement).rowcount, 0)
+                    continue
                 cur.execute(statement)
-                if statement.startswith(("CREATE TEMP TABLE rollup_delta", "CREATE TEMP TABLE rollup_winners")):
-                    cur.execute("ANALYZE " + statement.split()[3])  # the planner then picks index lookups
-                if statement.startswith(("INSERT INTO keyword_rollup", "DELETE FROM keyword_rollup")):
+                if statement.startswith("CREATE TEMP TABLE"):
+                    cur.execute("ANALYZE " + statement.split()[3])
+                if statement.startswith("DELETE FROM keyword_rollup"):
                     written += max(cur.rowcount, 0)
         for statement in _ROLLUP.finish():
             cur.execute(statement)
@@ -752,6 +770,16 @@ class PostgresStore:
             return [str(r[0]) for r in rows]
 
         return self.transact(work)
+
+
+@contextmanager
+def _hash_joins(cur: Cursor[TupleRow]) -> Iterator[None]:
+    """Hash joins back on for one statement that joins two batch-sized tables (see ``_BATCH_SETTINGS``)."""
+    cur.execute("SET LOCAL enable_hashjoin = on")
+    try:
+        yield
+    finally:
+        cur.execute("SET LOCAL enable_hashjoin = off")
 
 
 def _count(cur: Cursor[TupleRow], statement: str) -> int:

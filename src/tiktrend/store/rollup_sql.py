@@ -110,22 +110,30 @@ class RollupSQL:
                 {", ".join(f"{c} = bucket_totals.{c} + excluded.{c}" for c in COUNTERS)}""",  # noqa: S608
             f"""DELETE FROM bucket_totals WHERE grain = '{grain}' AND videos = 0
             AND bucket IN (SELECT DISTINCT {bucket} FROM rollup_signed_videos)""",  # noqa: S608
+            self.temp(
+                "rollup_spelling_delta",
+                f"SELECT {bucket} AS bucket, keyword, display, sum(sign) AS n FROM rollup_signed_mentions "  # noqa: S608 - fixed names
+                "GROUP BY 1, keyword, display HAVING sum(sign) <> 0",
+            ),
             f"""INSERT INTO keyword_spellings (bucket, grain, keyword, display, n)
-            SELECT {bucket} AS b, '{grain}', keyword, display, sum(sign) FROM rollup_signed_mentions
-            GROUP BY b, keyword, display HAVING sum(sign) <> 0
+            SELECT bucket, '{grain}', keyword, display, n FROM rollup_spelling_delta
             ON CONFLICT (bucket, grain, keyword, display) DO UPDATE
             SET n = keyword_spellings.n + excluded.n""",  # noqa: S608
             self._keyword_delta(grain, bucket),
-            # The spelling most mention rows of the bucket use is the one people recognise ("MatchaLatteArt").
+            # The spelling most mention rows of the bucket use is the one people recognise ("MatchaLatteArt"),
+            # chosen again for every keyword whose rows or spellings changed.
             self.temp(
                 "rollup_winners",
                 "SELECT DISTINCT ON (s.bucket, s.keyword) s.bucket, s.keyword, s.display FROM keyword_spellings s "  # noqa: S608 - fixed names
-                "JOIN (SELECT DISTINCT bucket, keyword FROM rollup_delta) p ON p.bucket = s.bucket "
-                f"AND p.keyword = s.keyword WHERE s.grain = '{grain}' AND s.n > 0 "
+                "JOIN (SELECT bucket, keyword FROM rollup_delta "
+                "UNION SELECT bucket, keyword FROM rollup_spelling_delta) p "
+                f"ON p.bucket = s.bucket AND p.keyword = s.keyword WHERE s.grain = '{grain}' AND s.n > 0 "
                 "ORDER BY s.bucket, s.keyword, s.n DESC, s.display",
             ),
+            # Only counts that went down can have reached zero.
             f"""DELETE FROM keyword_spellings WHERE grain = '{grain}' AND n = 0
-            AND bucket IN (SELECT DISTINCT bucket FROM rollup_delta)""",  # noqa: S608
+            AND (bucket, keyword, display)
+                IN (SELECT bucket, keyword, display FROM rollup_spelling_delta WHERE n < 0)""",  # noqa: S608
             f"""INSERT INTO keyword_rollup
                 (bucket, grain, keyword, region, category, modality, display, generic_videos, mention_micros,
                  videos, {_C})
@@ -143,9 +151,11 @@ class RollupSQL:
             WHERE keyword_rollup.bucket = w.bucket AND keyword_rollup.grain = '{grain}'
               AND keyword_rollup.keyword = w.keyword AND keyword_rollup.display <> w.display""",  # noqa: S608
             f"""DELETE FROM keyword_rollup WHERE grain = '{grain}' AND videos = 0
-            AND bucket IN (SELECT DISTINCT bucket FROM rollup_delta)""",  # noqa: S608
+            AND (bucket, keyword, region, category, modality)
+                IN (SELECT bucket, keyword, region, category, modality FROM rollup_delta WHERE videos < 0)""",  # noqa: S608
             "DROP TABLE rollup_delta",
             "DROP TABLE rollup_winners",
+            "DROP TABLE rollup_spelling_delta",
         )
 
     def _keyword_delta(self, grain: str, bucket: str) -> str:

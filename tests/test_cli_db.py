@@ -47,3 +47,8 @@ def test_errors_are_one_line_and_exit_2() -> None:
 def test_a_duckdb_store_has_nothing_to_migrate(tmp_path: Path) -> None:
     code, out = db(f"duckdb:///{tmp_path / 'x.duckdb'}", "upgrade")
     assert code == 0 and "nothing to migrate" in out
+
+
+def test_status_of_a_duckdb_store(tmp_path: Path) -> None:
+    code, out = db(f"duckdb:///{tmp_path / 'x.duckdb'}", "status")
+    assert code == 0 and "layout version 1" in out and "videos 0" in out

@@ -42,7 +42,8 @@ def status_command() -> None:
     """Show the schema version, the layout (partitions or TimescaleDB) and what waits for a rollup refresh."""
     with _friendly_errors():
         settings = Settings()
-        if not _postgres(settings):
+        if not settings.database_url.startswith(POSTGRES_SCHEMES):
+            _duckdb_status(settings)
             return
         from tiktrend.store.pg_admin import status
 
@@ -56,6 +57,17 @@ def status_command() -> None:
     if found.partitions:
         console.print(f"partitions: {len(found.partitions)} ({found.partitions[0]} ... {found.partitions[-1]})")
     console.print(f"videos waiting for the next rollup refresh: {found.pending_videos:,}")
+
+
+def _duckdb_status(settings: Settings) -> None:
+    from tiktrend.store.duckdb import DuckDBStore
+    from tiktrend.store.schema import DUCKDB_SCHEMA_VERSION
+
+    with DuckDBStore(settings.database_url) as store:  # opening migrates an older layout
+        version = store.layout_version()
+        counts = store.table_counts()
+    console.print(f"DuckDB file {store.path}: layout version {version} (this tiktrend writes {DUCKDB_SCHEMA_VERSION})")
+    console.print(", ".join(f"{table} {count:,}" for table, count in counts.items()))
 
 
 @db_app.command("upgrade")

@@ -268,6 +268,10 @@ class DuckDBStore:
     def _schema_version(self) -> int:
         return self._scalar("SELECT max(version) FROM tiktrend_schema")
 
+    def layout_version(self) -> int:
+        """The layout version of this file (``tiktrend_schema``)."""
+        return self._schema_version()
+
     def close(self) -> None:
         self.con.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -315,7 +316,7 @@ class DuckDBStore:
             stats_new = self._scalar("SELECT count(*) FROM video_stats") - stats_before
             con.commit()
         except BaseException:
-            con.rollback()
+            _rollback(con)
             raise
         finally:
             for name in staged:
@@ -397,7 +398,7 @@ class DuckDBStore:
                 con.execute(statement)
             con.commit()
         except BaseException:
-            con.rollback()
+            _rollback(con)
             raise
         return written
 
@@ -544,7 +545,7 @@ class DuckDBStore:
             self.con.execute("DROP TABLE trend_scopes")
             self.con.commit()
         except BaseException:
-            self.con.rollback()
+            _rollback(self.con)
             raise
         finally:
             self.con.unregister("new_trends")
@@ -638,3 +639,10 @@ class DuckDBStore:
 
 def _naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back, unless the failure (a Ctrl-C inside a query, say) already ended the transaction."""
+    # The original exception, re-raised by the caller, is the one worth seeing.
+    with contextlib.suppress(duckdb.TransactionException):
+        con.rollback()

@@ -229,6 +229,24 @@ def test_incremental_rollups_equal_a_full_recomputation(store: Store) -> None:
     assert everything["videos"].sum() == 15
 
 
+@pytest.mark.parametrize("created", [T0, None], ids=["region-only", "time-and-region"])
+def test_mentions_and_rollups_follow_a_video_that_moves(store: Store, created: datetime | None) -> None:
+    # A later observation first (US), then an earlier one (VN): the video takes the earlier one's region, and
+    # without a creation time its posted_at moves back too.
+    store.load_batch(*frames([observation("m1", 5, region="US", created_at=created)], [mention("m1", "move")]))
+    store.refresh_rollups()
+    store.load_batch(*frames([observation("m1", 1, region="VN", created_at=created)], [mention("m1", "move")]))
+    store.refresh_rollups()
+    mentions = store.snapshot("keyword_mentions")
+    assert list(mentions["region"]) == ["VN"]
+    assert list(mentions["posted_at"]) == [pd.Timestamp("2025-06-01 10:00" if created else "2025-06-01 11:00")]
+    buckets = store.snapshot("keyword_buckets")
+    assert set(buckets["region"]) == {"VN", "*"}
+    for grain in ("hour", "day"):
+        got = buckets[buckets["grain"] == grain].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, _recomputed(store, grain), check_dtype=False, obj=grain)
+
+
 def test_a_respelling_alone_changes_the_display(store: Store) -> None:
     # The earlier observation wins the mention's spelling; nothing else about the video changes.
     store.load_batch(*frames([observation("x1", 5)], [{**mention("x1", "solo"), "display": "Solo"}]))

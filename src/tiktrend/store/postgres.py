@@ -117,12 +117,26 @@ _UPSERT_STATS: Final = f"""
 """  # noqa: S608 - fixed column names only
 
 # A merge can move a video (an earlier posted_at, the region of an earlier observation): its mentions follow.
-_MOVE_MENTIONS: Final = """
-    UPDATE keyword_mentions m SET posted_at = v.posted_at, region = v.region, category = v.category
+# A new time is a delete and an insert, so no UPDATE has to move rows between partitions or chunks.
+_MOVE_MENTIONS: Final = (
+    "CREATE TEMP TABLE moved_mentions (LIKE keyword_mentions) ON COMMIT DROP",
+    f"""
+    WITH gone AS (
+        DELETE FROM keyword_mentions m USING merged_videos v
+        WHERE NOT v.is_new AND m.video_id = v.video_id AND m.posted_at = v.old_posted_at
+          AND v.posted_at <> v.old_posted_at
+        RETURNING {", ".join(f"m.{c}" for c in MENTION_COLUMNS)}, v.posted_at, v.region, v.category
+    )
+    INSERT INTO moved_mentions ({", ".join(_MENTION_TABLE_COLUMNS)}) SELECT * FROM gone
+    """,  # noqa: S608 - fixed column names only
+    "INSERT INTO keyword_mentions SELECT * FROM moved_mentions",
+    """
+    UPDATE keyword_mentions m SET region = v.region, category = v.category
     FROM merged_videos v
     WHERE NOT v.is_new AND m.video_id = v.video_id AND m.posted_at = v.old_posted_at
-      AND (v.posted_at <> v.old_posted_at OR v.region <> v.old_region OR v.category <> v.old_category)
-"""
+      AND v.posted_at = v.old_posted_at AND (v.region <> v.old_region OR v.category <> v.old_category)
+    """,
+)
 # A mention's spelling and weight come from the video's earliest observation (on a tie: the larger weight,
 # then the smaller spelling), so the order loads arrive in never shows.
 _MENTION_ATTRIBUTES: Final = """
@@ -413,7 +427,8 @@ class PostgresStore:
         cur.execute(_UPDATE_VIDEOS)
         stats_new = _count(cur, _NEW_STATS)
         cur.execute(_UPSERT_STATS)
-        cur.execute(_MOVE_MENTIONS)
+        for statement in _MOVE_MENTIONS:
+            cur.execute(statement)
         mentions_new = self._load_mentions(cur, batch)
         cur.execute("CREATE TEMP TABLE stage_regions (LIKE video_regions) ON COMMIT DROP")
         _copy(cur, "stage_regions", region_sightings(videos_in), ["video_id", "region", "first_seen", "last_seen"])

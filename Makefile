@@ -17,7 +17,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 # torch is pinned to the local CPU wheel before the extras, so that pip never resolves a newer one.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,embed,spark]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embed,spark,api,dashboard,backtest]'
 	touch $@ $(VENV)/.runtime
 
 run: $(VENV)/.runtime
@@ -34,10 +34,15 @@ typecheck: $(VENV)/.dev
 pytest: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
-# System tools the extraction tests use: tesseract for OCR (Debian package; needs root, as on CI).
+# System tools the tests use (Debian packages; needs root, as on CI): tesseract for OCR, chromium for the
+# dashboard's browser tests, docker-compose (v1) to validate the compose file. A missing tool skips its tests.
+SYSTEM_TOOLS := tesseract:tesseract-ocr chromium:chromium docker-compose:docker-compose
 system-deps:
-	@command -v tesseract >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q tesseract-ocr; } \
-		|| echo "tesseract-ocr could not be installed: the OCR tests will be skipped"
+	@missing=""; for pair in $(SYSTEM_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; } \
+			|| echo "could not install$$missing: the tests that need them will be skipped"; \
+	fi
 
 test: system-deps lint typecheck pytest
 

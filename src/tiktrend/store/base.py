@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
@@ -139,4 +140,14 @@ class Store(Protocol):
 
     def snapshot(self, table: str) -> pd.DataFrame:
         """A whole table in a stable order (for tests and exports)."""
+        ...
+
+    def read(self, statement: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """One read-only query with ``$name`` parameters (the query layer's SQL runs on every backend)."""
+        ...
+
+    def read_batches(
+        self, statement: str, params: Mapping[str, Any] | None = None, *, rows: int = 50_000
+    ) -> Iterator[Any]:
+        """The same, streamed as ``pyarrow.RecordBatch`` es of at most ``rows`` rows (exports of whole tables)."""
         ...

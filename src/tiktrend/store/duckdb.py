@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tiktrend import __version__
 from tiktrend.models import COUNTERS
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
+from tiktrend.store.params import used
 from tiktrend.store.rollup_sql import RollupSQL, bucket_rows
 from tiktrend.store.schema import COLLECT_DDL, DDL, DUCKDB_SCHEMA_VERSION, KEYS
 
@@ -619,6 +621,24 @@ class DuckDBStore:
         order = ", ".join(KEYS[table])
         return self.con.execute(f"SELECT * FROM {table} ORDER BY {order}").df()  # noqa: S608 - fixed names
 
+    def read(self, statement: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """One read-only query with ``$name`` parameters, on a cursor of its own (safe from any thread)."""
+        cursor = self.con.cursor()
+        try:
+            return cursor.execute(statement, used(statement, params)).df()
+        finally:
+            cursor.close()
+
+    def read_batches(
+        self, statement: str, params: Mapping[str, Any] | None = None, *, rows: int = 50_000
+    ) -> Iterator[pa.RecordBatch]:
+        """The same, streamed as Arrow batches of at most ``rows`` rows."""
+        cursor = self.con.cursor()
+        try:
+            yield from stream_batches(cursor, statement, used(statement, params), rows)
+        finally:
+            cursor.close()
+
     # ---- helpers -----------------------------------------------------------------------------------------
 
     def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> int:
@@ -635,6 +655,13 @@ class DuckDBStore:
             [table],
         ).fetchall()
         return [r[0] for r in rows]
+
+
+def stream_batches(
+    cursor: duckdb.DuckDBPyConnection, statement: str, params: dict[str, Any], rows: int
+) -> Iterator[pa.RecordBatch]:
+    """A query's result as Arrow batches of at most ``rows`` rows, never all of it in memory."""
+    yield from cursor.sql(statement, params=params).to_arrow_reader(rows)
 
 
 def _naive(value: datetime) -> datetime:

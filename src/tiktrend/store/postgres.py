@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, Final, TypeVar
@@ -37,6 +37,7 @@ from tiktrend.store.frames import (
     utc_naive,
 )
 from tiktrend.store.migrations import LATEST, refuse_newer, schema_state, upgrade
+from tiktrend.store.params import to_pyformat
 from tiktrend.store.pg_connect import PostgresOptions, check_writable, connect, describe, with_retries
 from tiktrend.store.pg_schema import PARTITIONED, create_partition, month_start, months_ahead, partition_name
 from tiktrend.store.rollup_sql import RollupSQL, bucket_rows
@@ -262,8 +263,13 @@ _ARROW_TYPES: Final = {
 
 def _frame(cur: Cursor[TupleRow]) -> pd.DataFrame:
     """A result as the DuckDB store would return it: converted through DuckDB, so dtypes are identical."""
+    frame: pd.DataFrame = duckdb.from_arrow(_arrow(cur, cur.fetchall())).df()
+    return frame
+
+
+def _arrow(cur: Cursor[TupleRow], rows: list[TupleRow]) -> pa.Table:
+    """Rows of a result as an Arrow table of the types DuckDB would give them."""
     description = cur.description or []
-    rows = cur.fetchall()
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in description]
     arrays = []
     for column, values in zip(description, columns, strict=True):
@@ -271,9 +277,7 @@ def _frame(cur: Cursor[TupleRow]) -> pd.DataFrame:
         if column.type_code == 1700:
             values = tuple(None if v is None else float(v) for v in values)
         arrays.append(pa.array(values, type=kind))
-    table = pa.Table.from_arrays(arrays, names=[c.name for c in description])
-    frame: pd.DataFrame = duckdb.from_arrow(table).df()
-    return frame
+    return pa.Table.from_arrays(arrays, names=[c.name for c in description])
 
 
 def _array_literal(tags: object) -> str | None:
@@ -774,6 +778,26 @@ class PostgresStore:
             sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in KEYS[table])
         )
         return self._query(statement)
+
+    def read(self, statement: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """One query with ``$name`` parameters, in a read-only transaction."""
+
+        def work(conn: Conn) -> pd.DataFrame:
+            conn.execute("SET TRANSACTION READ ONLY")
+            return _frame(conn.execute(to_pyformat(statement), dict(params or {})))
+
+        return self.transact(work)
+
+    def read_batches(
+        self, statement: str, params: Mapping[str, Any] | None = None, *, rows: int = 50_000
+    ) -> Iterator[pa.RecordBatch]:
+        """The same, streamed as Arrow batches (DuckDB's types) through a server-side cursor."""
+        with self.pool.connection() as conn:
+            conn.execute("SET TRANSACTION READ ONLY")
+            with conn.cursor(name="tiktrend_read") as cur:
+                cur.execute(to_pyformat(statement), dict(params or {}))
+                while chunk := cur.fetchmany(rows):
+                    yield from duckdb.from_arrow(_arrow(cur, chunk)).to_arrow_table().to_batches()
 
     def _columns(self, table: str) -> list[str]:
         def work(conn: Conn) -> list[str]:

@@ -19,7 +19,7 @@ from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
 from tiktrend.store.params import used
 from tiktrend.store.rollup_sql import RollupSQL, bucket_rows
-from tiktrend.store.schema import COLLECT_DDL, DDL, DUCKDB_SCHEMA_VERSION, KEYS
+from tiktrend.store.schema import ALERTS_DDL, COLLECT_DDL, DDL, DUCKDB_SCHEMA_VERSION, KEYS
 
 _STATIC_COLUMNS = STATIC_COLUMNS
 _VIDEO_TABLE_COLUMNS = VIDEO_TABLE_COLUMNS
@@ -255,7 +255,7 @@ class DuckDBStore:
         if version == 0:
             for statement in _LEGACY_MIGRATION:
                 self.con.execute(statement)
-        for statement in (*DDL, *COLLECT_DDL):
+        for statement in (*DDL, *COLLECT_DDL, *ALERTS_DDL):
             self.con.execute(statement)
         if version != DUCKDB_SCHEMA_VERSION:
             self.con.execute(

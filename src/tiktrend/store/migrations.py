@@ -20,6 +20,7 @@ from tiktrend import __version__
 from tiktrend.store.base import StoreError
 from tiktrend.store.pg_connect import PostgresOptions, describe
 from tiktrend.store.pg_schema import PARTITIONED, core_tables, drop_timescale_statements, timescale_statements
+from tiktrend.store.schema import ALERTS_COLUMNS
 
 log = logging.getLogger(__name__)
 Connection = psycopg.Connection[tuple[object, ...]]
@@ -99,6 +100,23 @@ def _collect_down(conn: Connection, layout: Layout) -> None:
     conn.execute("DROP TABLE video_regions")
 
 
+def _alerts_up(conn: Connection, layout: Layout) -> None:
+    # alerts.py remembers what it sent, so a keyword's alert goes out once per rule and window.
+    columns = ALERTS_COLUMNS.replace("VARCHAR", 'TEXT COLLATE "C"').replace("DOUBLE", "DOUBLE PRECISION")
+    conn.execute(f"CREATE TABLE alerts_sent ({columns})")
+
+
+def _alerts_down(conn: Connection, layout: Layout) -> None:
+    # Forgetting what was sent would send every alert again: refused while the table holds rows.
+    row = conn.execute("SELECT count(*) FROM alerts_sent").fetchone()
+    if row and int(str(row[0])):
+        raise StoreError(
+            f"cannot downgrade below schema version 4: alerts_sent holds {row[0]} rows; without them every "
+            "alert would be sent again."
+        )
+    conn.execute("DROP TABLE alerts_sent")
+
+
 MIGRATIONS: Final = (
     Migration(
         1,
@@ -108,6 +126,7 @@ MIGRATIONS: Final = (
     ),
     Migration(2, "trend scopes and slice index for fast top-trends reads", _scopes_up, _scopes_down),
     Migration(3, "collection tables: video regions, external trend lists", _collect_up, _collect_down),
+    Migration(4, "alerts sent and pending", _alerts_up, _alerts_down),
 )
 LATEST: Final = MIGRATIONS[-1].version
 

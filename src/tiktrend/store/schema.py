@@ -212,6 +212,32 @@ COLLECT_DDL: Final = (
     )""",
 )
 
+# Alerts (alerts.py): one row per rule, keyword, slice, window and detection time; ``status`` is ``pending``
+# until the webhook answered 2xx, then ``sent``, so an alert is delivered once and a failed one is retried.
+ALERTS_COLUMNS: Final = """
+        rule VARCHAR NOT NULL,
+        keyword VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        time_window VARCHAR NOT NULL,
+        as_of TIMESTAMP NOT NULL,
+        modality VARCHAR NOT NULL,
+        detector VARCHAR NOT NULL,
+        display VARCHAR NOT NULL,
+        score DOUBLE NOT NULL,
+        growth DOUBLE NOT NULL,
+        videos_now BIGINT NOT NULL,
+        views BIGINT NOT NULL,
+        engagement BIGINT NOT NULL,
+        explanation VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_error VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        sent_at TIMESTAMP,
+        PRIMARY KEY (rule, keyword, region, category, time_window, as_of)"""
+ALERTS_DDL: Final = (f"CREATE TABLE IF NOT EXISTS alerts_sent ({ALERTS_COLUMNS}\n    )",)
+
 # Natural keys, used for stable ordering in snapshots and exports.
 KEYS: Final = {
     "videos": ("video_id",),
@@ -225,4 +251,5 @@ KEYS: Final = {
     "quarantine": ("batch_id", "position"),
     "video_regions": ("video_id", "region"),
     "external_trends": ("source", "kind", "region", "period_days", "industry", "list_date", "keyword"),
+    "alerts_sent": ("rule", "keyword", "region", "category", "time_window", "as_of"),
 }

@@ -1,0 +1,134 @@
+"""``tiktrend status`` and ``tiktrend alerts``: how the pipeline is doing, and its alerts (thin, like the rest)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tiktrend.metrics import RunRow, StatusReport, as_rows, status_report
+from tiktrend.settings import Settings
+from tiktrend.store import POSTGRES_SCHEMES, Store, StoreError, open_store
+from tiktrend.store.pg_options import options_from_settings
+
+console = Console()
+if not console.is_terminal:
+    console.width = max(console.width, 120)
+errors = Console(stderr=True)
+
+# The figures a run's row shows, by stage and metric, with their column titles.
+RUN_FIGURES = (
+    ("ingest", "records_read", "read"),
+    ("ingest", "videos_new", "new"),
+    ("ingest", "videos_updated", "updated"),
+    ("ingest", "records_quarantined", "quar."),
+    ("extract", "mentions_total", "mentions"),
+    ("store", "keywords_unique", "keywords"),
+    ("alerts", "alerts_sent", "alerts"),
+)
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except (StoreError, ValueError, FileNotFoundError) as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+@contextmanager
+def opened_store(settings: Settings) -> Iterator[Store]:
+    """The configured store, closed afterwards."""
+    store = open_store(settings.database_url, postgres=options_from_settings(settings))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def where(url: str) -> str:
+    """The store's location for people: a DuckDB path, or a PostgreSQL database without its password."""
+    if url.startswith(POSTGRES_SCHEMES):
+        from tiktrend.store.pg_connect import describe
+
+        return describe(url)
+    return url
+
+
+def status_command(
+    runs: Annotated[int, typer.Option(help="How many of the latest runs to show.", min=1)] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Latest runs (status, duration, figures), volumes, quarantine by reason, data freshness, what to do."""
+    with _friendly_errors():
+        settings = Settings()
+        with opened_store(settings) as store:
+            report = status_report(store, runs=runs)
+    report.url = where(report.url)
+    if as_json:
+        console.print_json(json.dumps(as_rows(report)))
+        return
+    _print_status(report)
+
+
+def _print_status(report: StatusReport) -> None:
+    console.print(f"[bold]store[/]: {report.url}", highlight=False)
+    if report.runs:
+        console.print(_runs_table(report.runs))
+    console.print(
+        "[bold]volumes[/]: " + ", ".join(f"{table} {n:,}" for table, n in report.volumes.items()), highlight=False
+    )
+    if report.quarantine:
+        console.print(
+            "[bold]quarantine by reason[/]: " + ", ".join(f"{k} {n:,}" for k, n in report.quarantine.items()),
+            highlight=False,
+        )
+    fresh = report.freshness
+    console.print(
+        f"[bold]freshness[/]: last observation {_when(fresh.last_observed)}, last post {_when(fresh.last_posted)}, "
+        f"last detection {_when(fresh.last_detection)}, last successful run {_when(fresh.last_ok_run)}",
+        highlight=False,
+    )
+    if report.alerts:
+        console.print(
+            "[bold]alerts[/]: " + ", ".join(f"{k} {n:,}" for k, n in sorted(report.alerts.items())), highlight=False
+        )
+    for line in report.advice:
+        console.print(f"[yellow]→[/] {line}", highlight=False)
+    if not report.advice:
+        console.print("[green]all is well[/]: the latest run succeeded and the data is fresh.")
+
+
+def _runs_table(runs: list[RunRow]) -> Table:
+    table = Table(title="latest runs")
+    table.add_column("run", no_wrap=True)
+    for title in ("command", "status"):
+        table.add_column(title)
+    table.add_column("started (UTC)", no_wrap=True)
+    table.add_column("seconds", justify="right")
+    for _, _, title in RUN_FIGURES:
+        table.add_column(title, justify="right")
+    colours = {"ok": "green", "failed": "red", "running": "yellow"}
+    for run in runs:
+        seconds = f"{run.seconds:.1f}" if run.seconds is not None else "-"
+        figures = [run.figures.get(stage, {}).get(metric) for stage, metric, _ in RUN_FIGURES]
+        table.add_row(
+            run.run_id,
+            run.command,
+            f"[{colours.get(run.status, 'white')}]{run.status}[/]",
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+            seconds,
+            *(f"{v:,.0f}" if v is not None else "-" for v in figures),
+        )
+    return table
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "never"

@@ -12,6 +12,7 @@ pytest.importorskip("psycopg")
 
 from tiktrend.cli import app
 from tiktrend.store.migrations import LATEST
+from tiktrend.store.schema import DUCKDB_SCHEMA_VERSION
 
 runner = CliRunner()
 
@@ -51,4 +52,4 @@ def test_a_duckdb_store_has_nothing_to_migrate(tmp_path: Path) -> None:
 
 def test_status_of_a_duckdb_store(tmp_path: Path) -> None:
     code, out = db(f"duckdb:///{tmp_path / 'x.duckdb'}", "status")
-    assert code == 0 and "layout version 1" in out and "videos 0" in out
+    assert code == 0 and f"layout version {DUCKDB_SCHEMA_VERSION}" in out and "videos 0" in out

@@ -14,7 +14,7 @@ import pytest
 
 from tiktrend.models import VIDEO_COLUMNS
 from tiktrend.store import DATA_TABLES, Store, StoreError, open_store
-from tiktrend.store.schema import DDL
+from tiktrend.store.schema import DDL, DUCKDB_SCHEMA_VERSION
 
 BACKENDS = ("duckdb", "postgres")
 
@@ -341,7 +341,7 @@ def test_a_first_release_duckdb_file_is_migrated_and_its_rollups_rebuilt(tmp_pat
     with DuckDBStore(f"duckdb:///{legacy_path}") as migrated:
         got = all_tables(migrated)
         kinds = dict(migrated.con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall())
-        assert migrated._schema_version() == 1
+        assert migrated._schema_version() == DUCKDB_SCHEMA_VERSION
     assert kinds["keyword_buckets"] == "VIEW" and "rollup_queue" not in kinds
     for table in DATA_TABLES:
         pd.testing.assert_frame_equal(got[table], expected[table], obj=table)

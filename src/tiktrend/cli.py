@@ -297,17 +297,29 @@ def _print_series(found: Any, name: str, grain: str, limit: int) -> None:
         table.add_row(
             str(row.rank), str(row.display), str(row.region), str(row.stage), f"{row.score:.1f}",
             f"{row.growth:+.0%}", f"{row.videos_now:,}", f"{row.videos_before:,}", f"{row.share_now:.2%}",
-            f"{row.first_detected:%m-%d %H:%M}",
+            f"{row.first_detected_at:%m-%d %H:%M}",
         )  # fmt: skip
     console.print(table)
     shown = ranked.sort_values(["score"], ascending=False).head(min(limit, 5))
     for row in shown.itertuples(index=False):
         console.print(f"[bold]{row.display}[/]: {row.explanation}", highlight=False)
-        examples = found.examples[found.examples["keyword"] == row.keyword] if not found.examples.empty else None
-        for video in [] if examples is None else examples.itertuples(index=False):
+        for video in _examples_of(found.examples, row):
             caption = str(video.caption or "")[:70]
             views = float(cast(float, video.views) or 0.0)
             console.print(f"   {_compact(views)} views  @{video.author}  {caption}", highlight=False)
+
+
+def _examples_of(examples: pd.DataFrame, trend: Any) -> list[Any]:
+    """The stored example videos of one trend row (its keyword in its slice), best first."""
+    if examples.empty:
+        return []
+    mine = examples[
+        (examples["keyword"] == trend.keyword)
+        & (examples["region"] == trend.region)
+        & (examples["category"] == trend.category)
+        & (examples["modality"] == trend.modality)
+    ]
+    return list(mine.sort_values("rank").itertuples(index=False))
 
 
 BEST_DETECTOR = "poisson"

@@ -28,6 +28,7 @@ from tiktrend.extract.keywords import extract_mentions
 from tiktrend.models import VIDEO_COLUMNS, RecordError, Video
 from tiktrend.settings import Settings
 from tiktrend.store import ALL, GRAINS, LoadResult, Store
+from tiktrend.trend_records import record_trends
 from tiktrend.trends.detectors import ThresholdDetector
 from tiktrend.trends.rank import rank_trends
 from tiktrend.trends.series import FREQUENCIES, STEPS, Series, build_series
@@ -378,7 +379,9 @@ def detect(
             continue
         scored = detector.score(compare_windows(buckets, totals, window))
         trends = rank_trends(scored, as_of=report.as_of, window=name, detector=detector.name)
-        report.rows_changed += store.save_trends(trends, run_id)
+        report.rows_changed += record_trends(
+            store, trends, run_id, window_start=window.now_start, tolerance=window.length
+        ).rows_changed
         report.windows[name] = len(trends)
     return report
 
@@ -560,7 +563,7 @@ LOOKBACK = {"hour": timedelta(days=7), "day": timedelta(days=60)}
 
 @dataclass
 class SeriesDetection:
-    """What one series detection ranked (``TREND_COLUMNS`` plus ``first_detected``) and stored."""
+    """What one series detection ranked (``TREND_COLUMNS``) and stored, with its example videos."""
 
     as_of: datetime | None
     trends: pd.DataFrame
@@ -585,7 +588,7 @@ def detect_series(
 
     as_of = as_of or default_as_of(store)
     if as_of is None:
-        return SeriesDetection(None, pd.DataFrame(columns=[*TREND_COLUMNS, "first_detected"]))
+        return SeriesDetection(None, pd.DataFrame(columns=list(TREND_COLUMNS)))
     end = pd.Timestamp(as_of).ceil(FREQUENCIES[grain]).to_pydatetime()
     series = load_series(
         store,
@@ -599,10 +602,6 @@ def detect_series(
     )
     window = int(getattr(detector, "window", 0) or getattr(detector.members[0], "window", 1))
     ranked = rank_series(series, detector.score_series(series), detector=detector.name, window=window, as_of=end)
-    changed = store.save_trends(ranked[list(TREND_COLUMNS)], run_id) if not ranked.empty else 0
-    found = SeriesDetection(end, ranked, changed)
-    reader = getattr(store, "example_videos", None)  # a backend without it shows no examples
-    if reader is not None and examples and not ranked.empty:
-        keywords = sorted(set(ranked["keyword"]))
-        found.examples = reader(keywords, end - LOOKBACK[grain], end, region=region, category=category, limit=examples)
-    return found
+    now = window * STEPS[grain].to_pytimedelta()  # rank_series's "now" and its longest gap within a run of flags
+    recorded = record_trends(store, ranked, run_id, window_start=end - now, tolerance=now, examples=examples)
+    return SeriesDetection(end, recorded.trends, recorded.rows_changed, recorded.examples)

@@ -19,6 +19,7 @@ TABLES: Final = (
     "keyword_buckets",
     "bucket_totals",
     "trends",
+    "trend_examples",
     "runs",
     "pipeline_metrics",
     "quarantine",
@@ -113,21 +114,51 @@ class Store(Protocol):
         """The earliest and latest posted_at of any mention, or None when the store is empty."""
         ...
 
-    def save_trends(self, trends: pd.DataFrame, run_id: str) -> int:
-        """Make the stored trends of each (as_of, time_window, detector) scope equal ``trends``."""
+    def save_trends(self, trends: pd.DataFrame, run_id: str, examples: pd.DataFrame | None = None) -> int:
+        """Make the stored trends (and ``trend_examples``) of each (as_of, time_window, detector) scope equal these.
+
+        Returns the stored trend rows that were replaced or removed (0 when nothing changed).
+        """
         ...
 
     def top_trends(
         self,
         *,
         window: str | None = None,
-        region: str = ALL,
-        category: str = ALL,
-        modality: str = ALL,
+        region: str | None = ALL,
+        category: str | None = ALL,
+        modality: str | None = ALL,
         detector: str | None = None,
-        limit: int = 20,
+        limit: int | None = 20,
     ) -> pd.DataFrame:
-        """The latest ranked trends for a slice."""
+        """The latest ranked trends for a slice (a None filter: every value; limit None: every row)."""
+        ...
+
+    def trend_history(
+        self, *, time_window: str, detector: str, keywords: list[str], start: datetime, end: datetime
+    ) -> pd.DataFrame:
+        """Stored detections of these keywords with as_of in [start, end): slice, ``as_of``, ``first_detected_at``."""
+        ...
+
+    def select_examples(self, keys: pd.DataFrame, start: datetime, end: datetime, limit: int = 3) -> pd.DataFrame:
+        """Per trend key (``region``, ``category``, ``modality``, ``keyword``; ``*`` for all), its most viewed videos.
+
+        Videos posted in [start, end), ranked by the views observed before ``end`` (ties by video id), so the
+        same moment always gives the same examples; columns: the key, ``rank``, ``video_id``, ``views``.
+        """
+        ...
+
+    def trend_examples(
+        self,
+        *,
+        as_of: datetime,
+        time_window: str,
+        detector: str,
+        region: str | None = None,
+        category: str | None = None,
+        modality: str | None = None,
+    ) -> pd.DataFrame:
+        """Stored example videos of one detection, with each video's author, caption and URL."""
         ...
 
     def start_run(self, run_id: str, command: str, params: dict[str, Any]) -> None: ...

@@ -19,7 +19,7 @@ from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
 from tiktrend.store.params import used
 from tiktrend.store.rollup_sql import RollupSQL, bucket_rows
-from tiktrend.store.schema import ALERTS_DDL, COLLECT_DDL, DDL, DUCKDB_SCHEMA_VERSION, KEYS
+from tiktrend.store.schema import ALERTS_DDL, COLLECT_DDL, DDL, DUCKDB_LAYOUTS, DUCKDB_SCHEMA_VERSION, KEYS
 
 _STATIC_COLUMNS = STATIC_COLUMNS
 _VIDEO_TABLE_COLUMNS = VIDEO_TABLE_COLUMNS
@@ -225,6 +225,53 @@ _TOTAL_VELOCITY = f"""
 """  # noqa: S608 - composed from fixed names
 
 
+_HISTORY_COLUMNS = ("region", "category", "modality", "keyword", "as_of", "first_detected_at")
+
+# Per trend key, the videos posted in the window that mention the keyword in the key's slice (``*``: any), ranked
+# by the views observed before the window's end: what was known at that moment, the same on every re-run.
+_SELECT_EXAMPLES = f"""
+    WITH found AS (
+        SELECT DISTINCT k.region, k.category, k.modality, k.keyword, m.video_id
+        FROM example_keys k JOIN keyword_mentions m ON m.keyword = k.keyword
+        WHERE m.posted_at >= $start AND m.posted_at < $end
+          AND (k.region = '{ALL}' OR m.region = k.region) AND (k.category = '{ALL}' OR m.category = k.category)
+          AND (k.modality = '{ALL}' OR m.modality = k.modality)
+    ),
+    seen AS (
+        SELECT video_id, max(views) AS views FROM video_stats
+        WHERE observed_at < $end AND video_id IN (SELECT video_id FROM found)
+        GROUP BY video_id
+    ),
+    ranked AS (
+        SELECT f.region, f.category, f.modality, f.keyword, f.video_id, coalesce(s.views, 0) AS views,
+               row_number() OVER (
+                   PARTITION BY f.region, f.category, f.modality, f.keyword
+                   ORDER BY coalesce(s.views, 0) DESC, f.video_id
+               ) AS rank
+        FROM found f LEFT JOIN seen s USING (video_id)
+    )
+    SELECT region, category, modality, keyword, rank, video_id, views FROM ranked WHERE rank <= $limit
+"""  # noqa: S608 - composed from fixed names
+
+EXAMPLE_COLUMNS = ("region", "category", "modality", "keyword", "rank", "video_id", "views")
+
+
+def ordered_examples(found: pd.DataFrame) -> pd.DataFrame:
+    """Examples in one order and one set of dtypes, whatever the backend returned."""
+    frame = found.reindex(columns=list(EXAMPLE_COLUMNS))
+    frame = frame.astype({"rank": "int64", "views": "int64"}) if not frame.empty else frame
+    return frame.sort_values(["region", "category", "modality", "keyword", "rank"]).reset_index(drop=True)
+
+
+def example_rows(examples: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame | None:
+    """``trend_examples`` rows in the table's column order, or None when there are none."""
+    if examples is None or examples.empty:
+        return None
+    frame = examples.reindex(columns=columns)
+    frame["as_of"] = utc_naive(frame["as_of"])
+    return frame.astype({"rank": "int32", "views": "int64"})
+
+
 class DuckDBStore:
     """A :class:`~tiktrend.store.base.Store` in one DuckDB file."""
 
@@ -257,11 +304,15 @@ class DuckDBStore:
                 self.con.execute(statement)
         for statement in (*DDL, *COLLECT_DDL, *ALERTS_DDL):
             self.con.execute(statement)
-        if version != DUCKDB_SCHEMA_VERSION:
-            self.con.execute(
-                "INSERT INTO tiktrend_schema VALUES (?, 'finest-level rollups, maintained incrementally', ?, ?)",
-                [DUCKDB_SCHEMA_VERSION, _naive(datetime.now(tz=UTC)), __version__],
-            )
+        if version is not None and version < 2:
+            # Trends stored before version 2 keep an unknown first detection (NULL: their as_of is the earliest known).
+            self.con.execute("ALTER TABLE trends ADD COLUMN IF NOT EXISTS first_detected_at TIMESTAMP")
+        for number, name in DUCKDB_LAYOUTS.items():
+            if version is None or version < number:
+                self.con.execute(
+                    "INSERT INTO tiktrend_schema VALUES (?, ?, ?, ?)",
+                    [number, name, _naive(datetime.now(tz=UTC)), __version__],
+                )
         if version == 0:
             self.con.execute("INSERT INTO rollup_videos SELECT video_id FROM videos")
         self.con.commit()
@@ -512,16 +563,18 @@ class DuckDBStore:
             return None
         return row[0].replace(tzinfo=UTC), row[1].replace(tzinfo=UTC)
 
-    def save_trends(self, trends: pd.DataFrame, run_id: str) -> int:
+    def save_trends(self, trends: pd.DataFrame, run_id: str, examples: pd.DataFrame | None = None) -> int:
         if trends.empty:
             return 0
         frame = trends.copy()
         frame["as_of"] = utc_naive(frame["as_of"])
         frame["run_id"] = run_id
         columns = [c for c in self._columns("trends")]
-        frame = frame[columns]
+        frame = frame.reindex(columns=columns)
+        frame["first_detected_at"] = utc_naive(frame["first_detected_at"])  # NULL when the caller had none
         value_columns = [c for c in columns if c != "run_id"]
         cols = ", ".join(value_columns)
+        shown = example_rows(examples, self._columns("trend_examples"))
         self.con.register("new_trends", frame)
         try:
             self.con.begin()
@@ -544,6 +597,7 @@ class DuckDBStore:
                 f"INSERT INTO trends SELECT * FROM new_trends WHERE ({cols}) NOT IN "  # noqa: S608
                 f"(SELECT ({cols}) FROM trends)"
             )
+            self._save_examples(shown)
             self.con.execute("DROP TABLE trend_scopes")
             self.con.commit()
         except BaseException:
@@ -553,15 +607,40 @@ class DuckDBStore:
             self.con.unregister("new_trends")
         return removed
 
+    def _save_examples(self, examples: pd.DataFrame | None) -> None:
+        """Make the examples of the scopes in ``trend_scopes`` equal ``examples`` (changed rows only)."""
+        if examples is None:
+            self.con.execute(
+                "DELETE FROM trend_examples WHERE (as_of, time_window, detector) IN "
+                "(SELECT (as_of, time_window, detector) FROM trend_scopes)"
+            )
+            return
+        self.con.register("new_examples", examples)
+        try:
+            self.con.execute(
+                "DELETE FROM trend_examples WHERE (as_of, time_window, detector) IN "
+                "(SELECT (as_of, time_window, detector) FROM trend_scopes) "
+                "AND (as_of, time_window, detector, region, category, modality, keyword, rank, video_id, views) "
+                "NOT IN (SELECT (as_of, time_window, detector, region, category, modality, keyword, rank, video_id, "
+                "views) FROM new_examples)"
+            )
+            self.con.execute(
+                "INSERT INTO trend_examples SELECT * FROM new_examples WHERE "
+                "(as_of, time_window, detector, region, category, modality, keyword, rank) NOT IN "
+                "(SELECT (as_of, time_window, detector, region, category, modality, keyword, rank) FROM trend_examples)"
+            )
+        finally:
+            self.con.unregister("new_examples")
+
     def top_trends(
         self,
         *,
         window: str | None = None,
-        region: str = ALL,
-        category: str = ALL,
-        modality: str = ALL,
+        region: str | None = ALL,
+        category: str | None = ALL,
+        modality: str | None = ALL,
         detector: str | None = None,
-        limit: int = 20,
+        limit: int | None = 20,
     ) -> pd.DataFrame:
         sql = """
             WITH latest AS (
@@ -570,8 +649,9 @@ class DuckDBStore:
                 GROUP BY time_window, detector
             )
             SELECT t.* FROM trends t JOIN latest USING (time_window, detector, as_of)
-            WHERE t.region = $region AND t.category = $category AND t.modality = $modality
-            ORDER BY t.time_window, t.detector, t.rank, t.keyword
+            WHERE ($region IS NULL OR t.region = $region) AND ($category IS NULL OR t.category = $category)
+              AND ($modality IS NULL OR t.modality = $modality)
+            ORDER BY t.time_window, t.detector, t.region, t.category, t.modality, t.rank, t.keyword
             LIMIT $limit
         """
         params = {
@@ -581,6 +661,62 @@ class DuckDBStore:
             "category": category,
             "modality": modality,
             "limit": limit,
+        }
+        return self.con.execute(sql, params).df()
+
+    def trend_history(
+        self, *, time_window: str, detector: str, keywords: list[str], start: datetime, end: datetime
+    ) -> pd.DataFrame:
+        sql = f"""
+            SELECT {", ".join(_HISTORY_COLUMNS)} FROM trends
+            WHERE time_window = $window AND detector = $detector AND as_of >= $start AND as_of < $end
+              AND keyword IN (SELECT unnest($keywords))
+            ORDER BY {", ".join(_HISTORY_COLUMNS)}
+        """  # noqa: S608 - fixed column names
+        params = {
+            "window": time_window,
+            "detector": detector,
+            "keywords": list(keywords),
+            "start": _naive(start),
+            "end": _naive(end),
+        }
+        return self.con.execute(sql, params).df()
+
+    def select_examples(self, keys: pd.DataFrame, start: datetime, end: datetime, limit: int = 3) -> pd.DataFrame:
+        frame = keys[["region", "category", "modality", "keyword"]].drop_duplicates().reset_index(drop=True)
+        self.con.register("example_keys", frame)
+        try:
+            found = self.con.execute(
+                _SELECT_EXAMPLES, {"start": _naive(start), "end": _naive(end), "limit": limit}
+            ).df()
+        finally:
+            self.con.unregister("example_keys")
+        return ordered_examples(found)
+
+    def trend_examples(
+        self,
+        *,
+        as_of: datetime,
+        time_window: str,
+        detector: str,
+        region: str | None = None,
+        category: str | None = None,
+        modality: str | None = None,
+    ) -> pd.DataFrame:
+        sql = """
+            SELECT e.*, v.author, v.caption, v.video_url FROM trend_examples e LEFT JOIN videos v USING (video_id)
+            WHERE e.as_of = $as_of AND e.time_window = $window AND e.detector = $detector
+              AND ($region IS NULL OR e.region = $region) AND ($category IS NULL OR e.category = $category)
+              AND ($modality IS NULL OR e.modality = $modality)
+            ORDER BY e.region, e.category, e.modality, e.keyword, e.rank
+        """
+        params = {
+            "as_of": _naive(as_of),
+            "window": time_window,
+            "detector": detector,
+            "region": region,
+            "category": category,
+            "modality": modality,
         }
         return self.con.execute(sql, params).df()
 

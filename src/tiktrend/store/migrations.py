@@ -117,6 +117,25 @@ def _alerts_down(conn: Connection, layout: Layout) -> None:
     conn.execute("DROP TABLE alerts_sent")
 
 
+def _trend_history_up(conn: Connection, layout: Layout) -> None:
+    # When a trend was first flagged (NULL on rows stored before: their as_of is the earliest known), and the
+    # videos shown as its examples, ranked, so the API and the CLI read the same evidence the detection chose.
+    conn.execute("ALTER TABLE trends ADD COLUMN first_detected_at TIMESTAMP")
+    text = 'TEXT COLLATE "C"'
+    conn.execute(
+        f"CREATE TABLE trend_examples (as_of TIMESTAMP NOT NULL, time_window {text} NOT NULL, "
+        f"detector {text} NOT NULL, region {text} NOT NULL, category {text} NOT NULL, modality {text} NOT NULL, "
+        f"keyword {text} NOT NULL, rank INTEGER NOT NULL, video_id {text} NOT NULL, views BIGINT NOT NULL, "
+        "PRIMARY KEY (as_of, time_window, detector, region, category, modality, keyword, rank))"
+    )
+
+
+def _trend_history_down(conn: Connection, layout: Layout) -> None:
+    # Derived data only: a detection at the same moment chooses the same examples again.
+    conn.execute("DROP TABLE trend_examples")
+    conn.execute("ALTER TABLE trends DROP COLUMN first_detected_at")
+
+
 MIGRATIONS: Final = (
     Migration(
         1,
@@ -127,6 +146,7 @@ MIGRATIONS: Final = (
     Migration(2, "trend scopes and slice index for fast top-trends reads", _scopes_up, _scopes_down),
     Migration(3, "collection tables: video regions, external trend lists", _collect_up, _collect_down),
     Migration(4, "alerts sent and pending", _alerts_up, _alerts_down),
+    Migration(5, "trends: first detection time, example videos", _trend_history_up, _trend_history_down),
 )
 LATEST: Final = MIGRATIONS[-1].version
 

@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from tiktrend.models import COUNTERS, MENTION_COLUMNS
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
-from tiktrend.store.duckdb import EXTERNAL_TREND_COLUMNS, region_sightings
+from tiktrend.store.duckdb import EXTERNAL_TREND_COLUMNS, example_rows, ordered_examples, region_sightings
 from tiktrend.store.frames import (
     STATIC_COLUMNS,
     STATS_COLUMNS,
@@ -190,9 +190,56 @@ _TOP_TRENDS: Final = """
     )
     SELECT t.* FROM trends t
     JOIN latest l ON t.time_window = l.time_window AND t.detector = l.detector AND t.as_of = l.as_of
-    WHERE t.region = %(region)s AND t.category = %(category)s AND t.modality = %(modality)s
-    ORDER BY t.time_window, t.detector, t.rank, t.keyword
+    WHERE (%(region)s::text IS NULL OR t.region = %(region)s)
+      AND (%(category)s::text IS NULL OR t.category = %(category)s)
+      AND (%(modality)s::text IS NULL OR t.modality = %(modality)s)
+    ORDER BY t.time_window, t.detector, t.region, t.category, t.modality, t.rank, t.keyword
     LIMIT %(limit)s
+"""
+
+_TREND_HISTORY: Final = """
+    SELECT region, category, modality, keyword, as_of, first_detected_at FROM trends
+    WHERE time_window = %(window)s AND detector = %(detector)s AND as_of >= %(start)s AND as_of < %(end)s
+      AND keyword = ANY(%(keywords)s)
+    ORDER BY region, category, modality, keyword, as_of, first_detected_at
+"""
+
+# The DuckDB store's example choice (see there): videos of the window in the key's slice, by views known at its end.
+_SELECT_EXAMPLES: Final = f"""
+    WITH keys AS (
+        SELECT * FROM unnest(%(regions)s::text[], %(categorys)s::text[], %(modalitys)s::text[], %(keywords)s::text[])
+            AS k(region, category, modality, keyword)
+    ),
+    found AS (
+        SELECT DISTINCT k.region, k.category, k.modality, k.keyword, m.video_id
+        FROM keys k JOIN keyword_mentions m ON m.keyword = k.keyword
+        WHERE m.posted_at >= %(start)s AND m.posted_at < %(end)s
+          AND (k.region = '{ALL}' OR m.region = k.region) AND (k.category = '{ALL}' OR m.category = k.category)
+          AND (k.modality = '{ALL}' OR m.modality = k.modality)
+    ),
+    seen AS (
+        SELECT video_id, max(views) AS views FROM video_stats
+        WHERE observed_at < %(end)s AND video_id IN (SELECT video_id FROM found)
+        GROUP BY video_id
+    ),
+    ranked AS (
+        SELECT f.region, f.category, f.modality, f.keyword, f.video_id, coalesce(s.views, 0) AS views,
+               row_number() OVER (
+                   PARTITION BY f.region, f.category, f.modality, f.keyword
+                   ORDER BY coalesce(s.views, 0) DESC, f.video_id
+               ) AS rank
+        FROM found f LEFT JOIN seen s ON s.video_id = f.video_id
+    )
+    SELECT region, category, modality, keyword, rank, video_id, views FROM ranked WHERE rank <= %(limit)s
+"""  # noqa: S608 - composed from fixed names
+
+_TREND_EXAMPLES: Final = """
+    SELECT e.*, v.author, v.caption, v.video_url FROM trend_examples e LEFT JOIN videos v ON v.video_id = e.video_id
+    WHERE e.as_of = %(as_of)s AND e.time_window = %(window)s AND e.detector = %(detector)s
+      AND (%(region)s::text IS NULL OR e.region = %(region)s)
+      AND (%(category)s::text IS NULL OR e.category = %(category)s)
+      AND (%(modality)s::text IS NULL OR e.modality = %(modality)s)
+    ORDER BY e.region, e.category, e.modality, e.keyword, e.rank
 """
 
 # Velocity: what each observation added to a video's counters since its previous one (see the DuckDB store).
@@ -663,15 +710,23 @@ class PostgresStore:
 
         return self.transact(work)
 
-    def save_trends(self, trends: pd.DataFrame, run_id: str) -> int:
+    def save_trends(self, trends: pd.DataFrame, run_id: str, examples: pd.DataFrame | None = None) -> int:
         if trends.empty:
             return 0
         columns = list(self._columns("trends"))
         frame = trends.copy()
         frame["as_of"] = utc_naive(frame["as_of"])
         frame["run_id"] = run_id
-        frame = frame[columns]
-        return self.transact(lambda conn: self._save_trends(conn, frame, columns))
+        frame = frame.reindex(columns=columns)
+        frame["first_detected_at"] = utc_naive(frame["first_detected_at"])  # NULL when the caller had none
+        shown = example_rows(examples, list(self._columns("trend_examples")))
+
+        def work(conn: Conn) -> int:
+            removed = self._save_trends(conn, frame, columns)
+            _save_examples(conn.cursor(), shown)
+            return removed
+
+        return self.transact(work)
 
     def _save_trends(self, conn: Conn, frame: pd.DataFrame, columns: list[str]) -> int:
         cur = conn.cursor()
@@ -706,11 +761,11 @@ class PostgresStore:
         self,
         *,
         window: str | None = None,
-        region: str = ALL,
-        category: str = ALL,
-        modality: str = ALL,
+        region: str | None = ALL,
+        category: str | None = ALL,
+        modality: str | None = ALL,
         detector: str | None = None,
-        limit: int = 20,
+        limit: int | None = 20,
     ) -> pd.DataFrame:
         params = {
             "window": window,
@@ -721,6 +776,48 @@ class PostgresStore:
             "limit": limit,
         }
         return self._query(_TOP_TRENDS, params)
+
+    def trend_history(
+        self, *, time_window: str, detector: str, keywords: list[str], start: datetime, end: datetime
+    ) -> pd.DataFrame:
+        params = {
+            "window": time_window,
+            "detector": detector,
+            "keywords": list(keywords),
+            "start": _naive(start),
+            "end": _naive(end),
+        }
+        return self._query(_TREND_HISTORY, params)
+
+    def select_examples(self, keys: pd.DataFrame, start: datetime, end: datetime, limit: int = 3) -> pd.DataFrame:
+        frame = keys[["region", "category", "modality", "keyword"]].drop_duplicates()
+        params = {
+            **{f"{c}s": frame[c].astype(str).tolist() for c in frame.columns},
+            "start": _naive(start),
+            "end": _naive(end),
+            "limit": limit,
+        }
+        return ordered_examples(self._query(_SELECT_EXAMPLES, params))
+
+    def trend_examples(
+        self,
+        *,
+        as_of: datetime,
+        time_window: str,
+        detector: str,
+        region: str | None = None,
+        category: str | None = None,
+        modality: str | None = None,
+    ) -> pd.DataFrame:
+        params = {
+            "as_of": _naive(as_of),
+            "window": time_window,
+            "detector": detector,
+            "region": region,
+            "category": category,
+            "modality": modality,
+        }
+        return self._query(_TREND_EXAMPLES, params)
 
     # ---- runs and metrics ------------------------------------------------------------------------------------
 
@@ -809,6 +906,34 @@ class PostgresStore:
             return [str(r[0]) for r in rows]
 
         return self.transact(work)
+
+
+def _save_examples(cur: Cursor[TupleRow], examples: pd.DataFrame | None) -> None:
+    """Make the examples of the scopes in ``new_trends`` equal ``examples`` (changed rows only)."""
+    scopes = "SELECT DISTINCT as_of, time_window, detector FROM new_trends"
+    if examples is None:
+        cur.execute(
+            f"DELETE FROM trend_examples e USING ({scopes}) s "  # noqa: S608 - fixed names
+            "WHERE e.as_of = s.as_of AND e.time_window = s.time_window AND e.detector = s.detector"
+        )
+        return
+    cur.execute("CREATE TEMP TABLE new_examples (LIKE trend_examples) ON COMMIT DROP")
+    _copy(cur, "new_examples", examples, list(examples.columns))
+    same = sql.SQL(" AND ").join(sql.SQL("e.{0} = n.{0}").format(sql.Identifier(c)) for c in examples.columns)
+    key = sql.SQL(" AND ").join(sql.SQL("e.{0} = n.{0}").format(sql.Identifier(c)) for c in KEYS["trend_examples"])
+    cur.execute(
+        sql.SQL(
+            "DELETE FROM trend_examples e USING ({}) s "
+            "WHERE e.as_of = s.as_of AND e.time_window = s.time_window AND e.detector = s.detector "
+            "AND NOT EXISTS (SELECT 1 FROM new_examples n WHERE {})"
+        ).format(sql.SQL(scopes), same)
+    )
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO trend_examples SELECT * FROM new_examples n "
+            "WHERE NOT EXISTS (SELECT 1 FROM trend_examples e WHERE {})"
+        ).format(key)
+    )
 
 
 @contextmanager

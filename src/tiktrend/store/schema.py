@@ -13,7 +13,11 @@ from typing import Final
 from tiktrend.store.rollup_sql import bucket_rows
 
 # Layout versions of DuckDB files: 0 is the first release's (keyword_buckets a table, rebuilt per hour).
-DUCKDB_SCHEMA_VERSION: Final = 1
+DUCKDB_LAYOUTS: Final = {
+    1: "finest-level rollups, maintained incrementally",
+    2: "trends: first detection time, example videos",
+}
+DUCKDB_SCHEMA_VERSION: Final = max(DUCKDB_LAYOUTS)
 
 COUNTER_COLUMNS: Final = "views BIGINT, likes BIGINT, comments BIGINT, shares BIGINT, saves BIGINT"
 TOTAL_COLUMNS: Final = ", ".join(f"{c} BIGINT NOT NULL" for c in ("views", "likes", "comments", "shares", "saves"))
@@ -145,7 +149,22 @@ DDL: Final = (
         stage VARCHAR NOT NULL,
         explanation VARCHAR NOT NULL,
         run_id VARCHAR NOT NULL,
+        first_detected_at TIMESTAMP,
         PRIMARY KEY (as_of, time_window, detector, region, category, modality, keyword)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS trend_examples (
+        as_of TIMESTAMP NOT NULL,
+        time_window VARCHAR NOT NULL,
+        detector VARCHAR NOT NULL,
+        region VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        modality VARCHAR NOT NULL,
+        keyword VARCHAR NOT NULL,
+        rank INTEGER NOT NULL,
+        video_id VARCHAR NOT NULL,
+        views BIGINT NOT NULL,
+        PRIMARY KEY (as_of, time_window, detector, region, category, modality, keyword, rank)
     )""",
     """
     CREATE TABLE IF NOT EXISTS runs (
@@ -246,6 +265,7 @@ KEYS: Final = {
     "keyword_buckets": ("bucket", "grain", "keyword", "region", "category", "modality"),
     "bucket_totals": ("bucket", "grain", "region", "category"),
     "trends": ("as_of", "time_window", "detector", "region", "category", "modality", "keyword"),
+    "trend_examples": ("as_of", "time_window", "detector", "region", "category", "modality", "keyword", "rank"),
     "runs": ("run_id",),
     "pipeline_metrics": ("run_id", "stage", "metric"),
     "quarantine": ("batch_id", "position"),

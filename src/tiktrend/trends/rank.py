@@ -34,6 +34,7 @@ TREND_COLUMNS = (
     *COUNTERS,
     "stage",
     "explanation",
+    "first_detected_at",
 )
 
 
@@ -69,6 +70,8 @@ def rank_trends(scored: pd.DataFrame, *, as_of: datetime, window: str, detector:
     flagged["stage"] = flagged.apply(lifecycle_stage, axis=1)
     flagged["explanation"] = flagged.apply(explain, axis=1, window=window)
     flagged["as_of"] = pd.Timestamp(as_of)
+    # Flagged by this run; history.carry_first_detection moves it back along earlier stored detections.
+    flagged["first_detected_at"] = flagged["as_of"]
     flagged["time_window"] = window
     flagged["detector"] = detector
     for column in ("videos_now", "videos_before"):
@@ -132,7 +135,8 @@ def rank_series(
     for column in COUNTERS[1:]:
         frame[column] = 0
     first = first_detection(scores.decision[:, flagged], cooldown if cooldown is not None else window)
-    frame["first_detected"] = series.buckets[first] + series.step
+    # The end of the bucket of the first flag: the moment the detector knew.
+    frame["first_detected_at"] = series.buckets[first] + series.step
     evidence = {name: values[t, flagged] for name, values in scores.evidence.items()}
     frame["explanation"] = [
         _series_explanation(row, {k: float(v[i]) for k, v in evidence.items()}, window, series.grain)
@@ -148,7 +152,7 @@ def rank_series(
     frame["detector"] = detector
     for column in ("videos_now", "videos_before", *COUNTERS):
         frame[column] = frame[column].fillna(0).round().astype("int64")
-    return frame[[*TREND_COLUMNS, "first_detected"]].reset_index(drop=True)
+    return frame[list(TREND_COLUMNS)].reset_index(drop=True)
 
 
 GRAIN_WINDOWS = {"hour": "1h", "day": "1d"}
@@ -195,7 +199,7 @@ def _series_stage(row: Any, window: int) -> str:
 
 
 def _series_explanation(row: Any, evidence: dict[str, float], window: int, grain: str) -> str:
-    """One sentence with the figures: videos now and before, share, what the detector saw, first flag."""
+    """One sentence with the figures: videos now and before, share, what the detector saw."""
     unit = "h" if grain == "hour" else "d"
     parts = [
         f"{int(row.videos_now)} videos in the last {window}{unit} vs {int(row.videos_before)} before",
@@ -207,5 +211,5 @@ def _series_explanation(row: Any, evidence: dict[str, float], window: int, grain
         parts.append(f"usual share {evidence['mean']:.2%} +/- {evidence['std']:.2%}")
     if "votes" in evidence:
         parts.append(f"{int(evidence['votes'])} detectors agree")
-    parts.append(f"score {row.score:.1f}; flagged since {row.first_detected:%Y-%m-%d %H:%M}")
+    parts.append(f"score {row.score:.1f}")
     return "; ".join(parts)

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from tiktrend.cli_db import db_app
-from tiktrend.cli_ops import status_command
+from tiktrend.cli_ops import alerts_app, status_command
 from tiktrend.collect.formats import FORMATS, FormatError
 from tiktrend.models import MODALITIES
 from tiktrend.pipeline import IngestReport, RunSummary, detect_series, ingest, replay, rollup, run_pipeline
@@ -34,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.command(name="status")(status_command)
+app.add_typer(alerts_app, name="alerts")
 console = Console()
 if not console.is_terminal:
     # Piped output (logs, CI) defaults to 80 columns, which truncates the ranking; logs can be wider.

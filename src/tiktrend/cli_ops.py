@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tiktrend.alerts import AlertConfigError, AlertReport, Webhook, headline, rules_from_settings, run_alerts
 from tiktrend.metrics import RunRow, StatusReport, as_rows, status_report
 from tiktrend.settings import Settings
 from tiktrend.store import POSTGRES_SCHEMES, Store, StoreError, open_store
@@ -132,3 +133,75 @@ def _runs_table(runs: list[RunRow]) -> Table:
 
 def _when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "never"
+
+
+# ---- tiktrend alerts ---------------------------------------------------------------------------------------
+
+alerts_app = typer.Typer(help="Alert rules on detected trends, delivered once to a webhook and the log.")
+
+
+@contextmanager
+def _alert_errors() -> Iterator[None]:
+    try:
+        yield
+    except (AlertConfigError, StoreError, ValueError) as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+@alerts_app.command("run")
+def alerts_run() -> None:
+    """Apply the rules to the latest trends and deliver every pending alert (what the pipeline's stage does)."""
+    with _alert_errors():
+        settings = Settings()
+        if not rules_from_settings(settings):
+            raise ValueError(
+                "no alert rule is configured: set TIKTREND_ALERT_MIN_SCORE (or another TIKTREND_ALERT_* filter) "
+                "or TIKTREND_ALERT_RULES_FILE (a JSON or YAML list of rules); see docs/operations.md"
+            )
+        with opened_store(settings) as store:
+            report = run_alerts(store, settings)
+    _print_alerts(report, settings)
+
+
+@alerts_app.command("send")
+def alerts_send() -> None:
+    """Deliver the alerts still pending (after the webhook was down), without evaluating the rules again."""
+    with _alert_errors():
+        settings = Settings()
+        with opened_store(settings) as store:
+            report = run_alerts(store, settings, deliver_only=True)
+    _print_alerts(report, settings)
+
+
+@alerts_app.command("test")
+def alerts_test() -> None:
+    """Post one test message to the configured webhook, to check the URL (records nothing)."""
+    import httpx
+
+    with _alert_errors():
+        hook = Webhook.from_settings(Settings())
+        if hook is None:
+            raise ValueError("TIKTREND_ALERT_WEBHOOK_URL is not set: alerts go to the log only")
+        body = {"text": "tiktrend: test alert (the webhook works)", "blocks": []}
+        try:
+            answer = httpx.post(hook.url, json=body, timeout=hook.timeout_s)
+        except httpx.HTTPError as exc:
+            raise ValueError(f"the webhook could not be reached: {type(exc).__name__}: {exc}") from exc
+        if not answer.is_success:
+            raise ValueError(f"the webhook answered {answer.status_code}: {answer.text[:200]}")
+    console.print(f"the webhook answered {answer.status_code}: it takes alerts")
+
+
+def _print_alerts(report: AlertReport, settings: Settings) -> None:
+    for alert in report.alerts:
+        console.print(f"[bold]alert[/] {headline(alert)}", highlight=False)
+    target = "the webhook" if settings.alert_webhook_url is not None else "the log (no TIKTREND_ALERT_WEBHOOK_URL)"
+    console.print(
+        f"{report.rules} rule(s); {report.new} new alert(s); {report.sent + report.logged} delivered to {target}; "
+        f"{report.pending} pending",
+        highlight=False,
+    )
+    if report.error:
+        errors.print(f"[bold yellow]delivery stopped:[/] {report.error}", highlight=False)
+        raise typer.Exit(1)

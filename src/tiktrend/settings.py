@@ -68,6 +68,24 @@ class Settings(BaseSettings):
     collect_backoff_s: float = Field(default=2.0, ge=0, description="Base of the exponential backoff (jittered).")
     collect_backoff_cap_s: float = Field(default=120.0, ge=0, description="Longest wait between two attempts.")
     collect_pause_s: float = Field(default=1.0, ge=0, description="Pause between two requests (politeness).")
+    # Alerts (alerts.py, `tiktrend alerts`): rules applied to the trends table after detection. One rule from
+    # these variables (when any TIKTREND_ALERT_<filter> is set) plus any in the rules file (JSON or YAML).
+    alert_webhook_url: SecretStr | None = Field(
+        default=None, description="Slack-compatible incoming webhook; unset: alerts go to the log only."
+    )
+    alert_rules_file: Path | None = Field(default=None, description="JSON or YAML file of alert rules.")
+    alert_detector: str | None = Field(default=None, description="Alert rule: only this detector's trends.")
+    alert_window: str | None = Field(default=None, description="Alert rule: only this window (1h, 1d, 7d).")
+    alert_min_score: float | None = Field(default=None, description="Alert rule: minimum detector score.")
+    alert_min_growth: float | None = Field(default=None, description="Alert rule: minimum growth (1.0 = +100%).")
+    alert_min_engagement: int | None = Field(
+        default=None, ge=0, description="Alert rule: minimum likes + comments + shares + saves in the window."
+    )
+    alert_region: str | None = Field(default=None, description="Alert rule: only this region (* = all combined).")
+    alert_category: str | None = Field(default=None, description="Alert rule: only this category.")
+    alert_attempts: int = Field(default=4, ge=1, description="Delivery attempts per alert and run.")
+    alert_backoff_s: float = Field(default=1.0, ge=0, description="Base of the delivery backoff (exponential).")
+    alert_timeout_s: float = Field(default=10.0, gt=0, description="Seconds to wait for the webhook's answer.")
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -1,0 +1,386 @@
+"""Alerts: rules applied to the ``trends`` table after detection, delivered once to a webhook and to the log.
+
+Each run does two steps, both safe to repeat:
+
+1. :func:`evaluate` finds the trends that pass a rule and records each as a ``pending`` row of ``alerts_sent``,
+   keyed on (rule, keyword, region, category, time_window, as_of). A key already there is left alone, so a
+   keyword alerts once per rule and detection window, whatever the number of runs. New alerts are logged.
+2. :func:`deliver` posts every pending alert to the webhook (Slack-compatible JSON), with retries and backoff,
+   and marks it ``sent`` only after a 2xx answer. A receiver that is down leaves the alert pending: the next
+   run sends it. With no webhook configured, alerts are marked ``logged``.
+
+Between a 2xx and the row's update a crash can happen; the alert then stays pending and is posted again on
+the next run. Delivery is at least once, never lost: every post carries the alert's stable id (header
+``X-Tiktrend-Alert-Id`` and in the message), by which a receiver can drop the rare repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from tiktrend.settings import Settings
+from tiktrend.store import ALL, Store
+from tiktrend.store.plain_sql import execute, fetch
+from tiktrend.trends.windows import WINDOWS
+
+log = logging.getLogger(__name__)
+
+KEY = ("rule", "keyword", "region", "category", "time_window", "as_of")
+PENDING, SENT, LOGGED = "pending", "sent", "logged"
+
+
+class AlertRule(BaseModel):
+    """Which trends alert: every set filter must hold (None = any value)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=80)
+    detector: str | None = None
+    window: str | None = None
+    min_score: float | None = None
+    min_growth: float | None = None
+    min_engagement: int | None = Field(default=None, ge=0)
+    min_videos: int | None = Field(default=None, ge=0)
+    region: str | None = None
+    category: str | None = None
+    modality: str = ALL
+
+    @field_validator("window")
+    @classmethod
+    def _known_window(cls, value: str | None) -> str | None:
+        if value is not None and value not in WINDOWS:
+            raise ValueError(f"unknown window {value!r}: expected one of {', '.join(WINDOWS)}")
+        return value
+
+
+class AlertConfigError(ValueError):
+    """Alert rules that cannot be used; the message says which and how to fix them."""
+
+
+def rules_from_settings(settings: Settings) -> list[AlertRule]:
+    """The rule of the ``TIKTREND_ALERT_*`` filters (when any is set) and the rules of the rules file."""
+    rules: list[AlertRule] = []
+    inline = {
+        "detector": settings.alert_detector,
+        "window": settings.alert_window,
+        "min_score": settings.alert_min_score,
+        "min_growth": settings.alert_min_growth,
+        "min_engagement": settings.alert_min_engagement,
+        "region": settings.alert_region,
+        "category": settings.alert_category,
+    }
+    if any(v is not None for v in inline.values()):
+        rules.append(_rule({"name": "settings", **inline}, "the TIKTREND_ALERT_* variables"))
+    if settings.alert_rules_file is not None:
+        rules.extend(load_rules(settings.alert_rules_file))
+    names = [r.name for r in rules]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise AlertConfigError(f"alert rule names must be unique; repeated: {', '.join(doubled)}")
+    return rules
+
+
+def load_rules(path: Path) -> list[AlertRule]:
+    """Rules from a JSON or YAML file: a list of rules, or ``{"rules": [...]}``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AlertConfigError(f"cannot read the alert rules file {path}: {exc} (TIKTREND_ALERT_RULES_FILE)") from exc
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            yaml: Any = importlib.import_module("yaml")
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except ModuleNotFoundError as exc:
+        raise AlertConfigError(f"{path} is YAML, which needs PyYAML: pip install pyyaml, or write JSON") from exc
+    except ValueError as exc:  # JSON and YAML errors both derive from ValueError
+        raise AlertConfigError(f"the alert rules file {path} is not valid: {exc}") from exc
+    items = data.get("rules") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise AlertConfigError(f"{path} must hold a list of rules, or an object with a 'rules' list")
+    return [_rule(item, f"rule {i + 1} of {path}") for i, item in enumerate(items)]
+
+
+def _rule(data: object, where: str) -> AlertRule:
+    if not isinstance(data, dict):
+        raise AlertConfigError(f"{where} must be an object of rule fields, not {type(data).__name__}")
+    data = {"name": f"rule-{hashlib.sha1(repr(sorted(data.items())).encode()).hexdigest()[:8]}", **data}
+    try:
+        return AlertRule.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'rule'}: {e['msg']}" for e in exc.errors())
+        raise AlertConfigError(f"{where} is not a valid alert rule: {problems}") from exc
+
+
+# ---- evaluation ------------------------------------------------------------------------------------------------
+
+_ENGAGEMENT = "coalesce(likes, 0) + coalesce(comments, 0) + coalesce(shares, 0) + coalesce(saves, 0)"
+_CANDIDATES = f"""
+    SELECT keyword, region, category, time_window, as_of, modality, detector, display, score, growth,
+           videos_now, coalesce(views, 0) AS views, {_ENGAGEMENT} AS engagement, explanation
+    FROM trends t WHERE modality = ?
+"""  # noqa: S608 - fixed names only
+# With no as_of given: each (window, detector)'s latest detection, the one a run just made.
+_LATEST = (
+    " AND as_of = (SELECT max(as_of) FROM trends l WHERE l.time_window = t.time_window AND l.detector = t.detector)"
+)
+_FILTERS = {
+    "detector": " AND detector = ?",
+    "window": " AND time_window = ?",
+    "region": " AND region = ?",
+    "category": " AND category = ?",
+    "min_score": " AND score >= ?",
+    "min_growth": " AND growth >= ?",
+    "min_engagement": f" AND {_ENGAGEMENT} >= ?",
+    "min_videos": " AND videos_now >= ?",
+}
+_CANDIDATE_COLUMNS = (
+    "keyword",
+    "region",
+    "category",
+    "time_window",
+    "as_of",
+    "modality",
+    "detector",
+    "display",
+    "score",
+    "growth",
+    "videos_now",
+    "views",
+    "engagement",
+    "explanation",
+)
+
+_INSERT = f"""
+    INSERT INTO alerts_sent ({", ".join(("rule", *_CANDIDATE_COLUMNS, "status", "attempts", "created_at"))})
+    VALUES ({", ".join("?" for _ in range(len(_CANDIDATE_COLUMNS) + 4))})
+    ON CONFLICT ({", ".join(KEY)}) DO NOTHING
+"""  # noqa: S608 - fixed names only
+
+
+def candidates(store: Store, rule: AlertRule, as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """The trends a rule selects (one per key: the best-scoring detector's), best first."""
+    statement, params = _CANDIDATES, list[Any]([rule.modality])
+    if as_of is None:
+        statement += _LATEST
+    else:
+        statement += " AND as_of = ?"
+        params.append(_naive(as_of))
+    for name, clause in _FILTERS.items():
+        value = getattr(rule, name)
+        if value is not None:
+            statement += clause
+            params.append(value)
+    statement += " ORDER BY score DESC, keyword, region, category, time_window, as_of, detector"
+    best: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in fetch(store, statement, params):
+        found = dict(zip(_CANDIDATE_COLUMNS, row, strict=True))
+        best.setdefault(tuple(found[k] for k in KEY[1:]), found)  # rows come best first
+    return list(best.values())
+
+
+@dataclass
+class AlertReport:
+    """What one evaluation and delivery did."""
+
+    rules: int = 0
+    new: int = 0
+    sent: int = 0
+    logged: int = 0
+    pending: int = 0
+    failed_attempts: int = 0
+    error: str | None = None
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    def figures(self) -> dict[str, float]:
+        """The figures ``pipeline_metrics`` keeps for the ``alerts`` stage."""
+        return {
+            "alerts_new": self.new,
+            "alerts_sent": self.sent + self.logged,
+            "alerts_pending": self.pending,
+            "alerts_failed": self.failed_attempts,
+        }
+
+
+def evaluate(
+    store: Store, rules: Sequence[AlertRule], *, as_of: datetime | None = None, report: AlertReport | None = None
+) -> AlertReport:
+    """Record every trend that passes a rule as a pending alert, once per key; log the new ones."""
+    report = report or AlertReport()
+    report.rules = len(rules)
+    now = _naive(datetime.now(tz=UTC))
+    for rule in rules:
+        for found in candidates(store, rule, as_of):
+            values = [found[c] for c in _CANDIDATE_COLUMNS]
+            values[_CANDIDATE_COLUMNS.index("as_of")] = _naive(found["as_of"])
+            if execute(store, _INSERT, [rule.name, *values, PENDING, 0, now]):
+                report.new += 1
+                log.info("ALERT %s", headline({"rule": rule.name, **found}))
+    return report
+
+
+# ---- delivery ----------------------------------------------------------------------------------------------------
+
+_PENDING = f"""
+    SELECT {", ".join(("rule", *_CANDIDATE_COLUMNS, "attempts"))} FROM alerts_sent WHERE status = ?
+    ORDER BY created_at, score DESC, rule, keyword, region, category, time_window, as_of
+"""  # noqa: S608 - fixed names only
+_WHERE_KEY = " WHERE " + " AND ".join(f"{k} = ?" for k in KEY)
+_SET_DONE = "UPDATE alerts_sent SET status = ?, sent_at = ?, attempts = attempts + ?, last_error = NULL"
+_MARK_DONE = _SET_DONE + _WHERE_KEY
+_MARK_FAILED = "UPDATE alerts_sent SET attempts = attempts + ?, last_error = ?" + _WHERE_KEY  # noqa: S608
+
+
+def alert_id(alert: dict[str, Any]) -> str:
+    """A stable id of an alert's key, the same on every delivery attempt (receivers may deduplicate on it)."""
+    as_of = _naive(alert["as_of"]).isoformat()
+    key = "\x1f".join([*(str(alert[k]) for k in KEY[:-1]), as_of])
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def headline(alert: dict[str, Any]) -> str:
+    """One line a person reads: what trends, where, how fast."""
+    region = "all regions" if alert["region"] == ALL else alert["region"]
+    category = "" if alert["category"] == ALL else f" / {alert['category']}"
+    return (
+        f"{alert['display']} is trending in {region}{category} over the last {alert['time_window']}: "
+        f"growth {alert['growth']:+.0%}, score {alert['score']:.1f}, {int(alert['videos_now']):,} videos "
+        f"({alert['detector']}, rule {alert['rule']})"
+    )
+
+
+def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
+    """The webhook body: Slack's ``text`` (notifications, plain clients) and ``blocks`` (the formatted message)."""
+    as_of = _naive(alert["as_of"])
+    context = (
+        f"detector {alert['detector']} · score {alert['score']:.1f} · growth {alert['growth']:+.0%} · "
+        f"{int(alert['videos_now']):,} videos · {int(alert['views']):,} views · "
+        f"{int(alert['engagement']):,} likes+comments+shares+saves · as of {as_of:%Y-%m-%d %H:%M} UTC · "
+        f"rule {alert['rule']} · alert {alert_id(alert)}"
+    )
+    return {
+        "text": f"Trending: {headline(alert)}",
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline(alert)}*\n{alert['explanation']}"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    }
+
+
+class DeliveryError(RuntimeError):
+    """The webhook did not take an alert; ``retry`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+        self.attempts = 1
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Where and how alerts are posted."""
+
+    url: str
+    attempts: int = 4
+    backoff_s: float = 1.0
+    timeout_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Webhook | None:
+        """The configured webhook, or None when alerts go to the log only."""
+        if settings.alert_webhook_url is None:
+            return None
+        return cls(
+            settings.alert_webhook_url.get_secret_value(),
+            settings.alert_attempts,
+            settings.alert_backoff_s,
+            settings.alert_timeout_s,
+        )
+
+
+def post(client: httpx.Client, hook: Webhook, alert: dict[str, Any]) -> int:
+    """Post one alert, retrying transport errors, 429 and 5xx with exponential backoff; returns attempts made."""
+    attempts = 0
+
+    def attempt() -> None:
+        nonlocal attempts
+        attempts += 1
+        try:
+            answer = client.post(hook.url, json=slack_message(alert), headers={"X-Tiktrend-Alert-Id": alert_id(alert)})
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"the webhook could not be reached: {type(exc).__name__}: {exc}", retry=True) from exc
+        if not answer.is_success:
+            retry = answer.status_code == 429 or answer.status_code >= 500
+            raise DeliveryError(f"the webhook answered {answer.status_code}: {answer.text[:200]}", retry=retry)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(hook.attempts),
+        wait=wait_exponential(multiplier=hook.backoff_s, max=max(hook.backoff_s, 60.0)),
+        retry=retry_if_exception(lambda exc: isinstance(exc, DeliveryError) and exc.retry),
+        reraise=True,
+    )
+    try:
+        retrying(attempt)
+    except DeliveryError as exc:
+        exc.attempts = attempts
+        raise
+    return attempts
+
+
+def deliver(store: Store, hook: Webhook | None, *, report: AlertReport | None = None) -> AlertReport:
+    """Send every pending alert; stop at the first that fails (the receiver is down) and leave the rest pending."""
+    report = report or AlertReport()
+    pending = [
+        dict(zip(("rule", *_CANDIDATE_COLUMNS, "attempts"), r, strict=True)) for r in fetch(store, _PENDING, [PENDING])
+    ]
+    with httpx.Client(timeout=hook.timeout_s if hook else 10.0) as client:
+        for index, alert in enumerate(pending):
+            key = [alert[k] for k in KEY]
+            if hook is None:
+                execute(store, _MARK_DONE, [LOGGED, _naive(datetime.now(tz=UTC)), 0, *key])
+                report.logged += 1
+                report.alerts.append(alert)
+                continue
+            try:
+                made = post(client, hook, alert)
+            except DeliveryError as exc:
+                made = exc.attempts
+                execute(store, _MARK_FAILED, [made, str(exc)[:500], *key])
+                report.failed_attempts += made
+                report.pending += len(pending) - index
+                report.error = f"{exc}; {len(pending) - index} alert(s) stay pending and are sent on the next run"
+                log.warning("alert delivery stopped: %s", report.error)
+                break
+            execute(store, _MARK_DONE, [SENT, _naive(datetime.now(tz=UTC)), made, *key])
+            report.sent += 1
+            report.failed_attempts += made - 1
+            report.alerts.append(alert)
+    return report
+
+
+def run_alerts(
+    store: Store, settings: Settings, *, as_of: datetime | None = None, deliver_only: bool = False
+) -> AlertReport:
+    """The alerts stage: evaluate the configured rules on the latest trends, then deliver what is pending."""
+    report = AlertReport()
+    if not deliver_only:
+        evaluate(store, rules_from_settings(settings), as_of=as_of, report=report)
+    return deliver(store, Webhook.from_settings(settings), report=report)
+
+
+def _naive(value: Any) -> datetime:
+    moment: datetime = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

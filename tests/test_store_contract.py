@@ -205,3 +205,69 @@ def test_external_trend_lists(pair: Pair) -> None:
     assert_same(pair.both(lambda s: s.creative_center_frame()), "creative_center_frame")
     assert_same(pair.both(lambda s: s.creative_center_frame(kind="sound", region="VN")), "by kind")
     assert_same(pair.both(lambda s: s.snapshot("external_trends")), "external_trends")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"region": None, "limit": None},
+        {"region": None, "category": None, "limit": None},
+        {"modality": None, "limit": 9},
+    ],
+    ids=["every-region", "every-region-and-category", "every-modality"],
+)
+def test_top_trends_across_slices(pair: Pair, query: dict[str, object]) -> None:
+    duck, pg = pair.both(lambda s: s.top_trends(window="1d", **query).drop(columns="run_id"))
+    assert isinstance(duck, pd.DataFrame)
+    if "region" in query:
+        assert duck["region"].nunique() > 1  # every region's slice, in one answer
+    assert_same((duck, pg), f"top_trends {query}")
+
+
+def test_trend_examples_history_and_choice(pair: Pair) -> None:
+    top = pair.duckdb.top_trends(window="1d", region=None, limit=None)
+    as_of = pd.Timestamp(top["as_of"].iloc[0]).to_pydatetime()
+    assert_same(pair.both(lambda s: s.select_examples(top, as_of - timedelta(days=1), as_of, limit=3)), "examples")
+    chosen = pair.duckdb.select_examples(top, as_of - timedelta(days=1), as_of, limit=2)
+    assert (chosen.groupby(["region", "category", "modality", "keyword"]).size() <= 2).all()
+    for region in (None, "US"):
+        answers = pair.both(
+            lambda s, r=region: s.trend_examples(as_of=as_of, time_window="1d", detector="threshold", region=r)
+        )
+        assert_same(answers, f"trend_examples {region}")
+    keywords = sorted(set(top["keyword"]))
+    history = pair.both(
+        lambda s: s.trend_history(
+            time_window="1d", detector="threshold", keywords=keywords, start=as_of - timedelta(days=3), end=as_of
+        )
+    )
+    assert_same(history, "empty trend_history before the only detection")
+    history = pair.both(
+        lambda s: s.trend_history(
+            time_window="1d", detector="threshold", keywords=keywords[:3], start=as_of, end=as_of + timedelta(hours=1)
+        )
+    )
+    assert_same(history, "trend_history")
+
+
+def test_series_detections_carried_over_earlier_ones_agree(pair: Pair) -> None:
+    from tiktrend.pipeline import detect_series
+    from tiktrend.trends.detectors import PoissonDetector
+
+    span = pair.duckdb.time_range()
+    assert span is not None
+    end = pd.Timestamp(span[1]).ceil("h").to_pydatetime()
+    for hours in (6, 3, 0):
+        found = pair.both(
+            lambda s, h=hours: detect_series(
+                s, f"series-{h}", PoissonDetector(min_z=4.0), grain="hour", as_of=end - timedelta(hours=h)
+            )
+        )
+        duck, pg = found
+        pd.testing.assert_frame_equal(pg.trends, duck.trends)  # type: ignore[attr-defined]
+        pd.testing.assert_frame_equal(pg.examples, duck.examples)  # type: ignore[attr-defined]
+    assert not duck.trends.empty  # type: ignore[attr-defined]
+    for table in ("trends", "trend_examples"):
+        stored = pair.both(lambda s, t=table: s.snapshot(t))
+        duck_t, pg_t = (f.drop(columns="run_id", errors="ignore") for f in stored)  # type: ignore[attr-defined]
+        pd.testing.assert_frame_equal(pg_t, duck_t, obj=table)

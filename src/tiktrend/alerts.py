@@ -301,7 +301,7 @@ class Webhook:
     @classmethod
     def from_settings(cls, settings: Settings) -> Webhook | None:
         """The configured webhook, or None when alerts go to the log only."""
-        if settings.alert_webhook_url is None:
+        if settings.alert_webhook_url is None or not settings.alert_webhook_url.get_secret_value():
             return None
         return cls(
             settings.alert_webhook_url.get_secret_value(),

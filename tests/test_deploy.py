@@ -17,9 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
-
-from tiktrend.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -219,15 +216,3 @@ def test_airflow_keeps_its_metadata_in_its_own_database(resolved: dict[str, Any]
     airflow_db = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     tiktrend_db = env["TIKTREND_DATABASE_URL"]
     assert "@airflow-db:" in airflow_db and "@timescaledb:" in tiktrend_db
-
-
-def test_the_tiktrend_commands_the_services_run_exist(resolved: dict[str, Any]) -> None:
-    runner = CliRunner()
-    for name in ("tiktrend-migrate", "tiktrend-api", "tiktrend-dashboard"):
-        command = resolved["services"][name]["command"]
-        words = [w for w in command if not w.startswith("-")][:2] if command[0] == "db" else [command[0]]
-        options = [w for w in command if w.startswith("--")]
-        result = runner.invoke(app, [*words, "--help"])
-        assert result.exit_code == 0, f"{name}: tiktrend {' '.join(words)}: {result.output}"
-        for option in options:
-            assert option in result.output, f"{name}: tiktrend {' '.join(words)} has no {option}"

@@ -1,7 +1,8 @@
-"""The stages of one run, as plain functions over a store and the data directory.
+"""The pieces of one run, as plain functions over a store and the data directory.
 
-``tiktrend run``, the other CLI commands and (later) the Airflow DAG call these and nothing else:
 collect/ingest -> raw zone -> normalize (bad -> quarantine) -> extract -> load -> rollup -> detect.
+``tiktrend ingest`` streams a file through all of them chunk by chunk; ``tiktrend run`` and the Airflow DAG
+go through the interval stages of ``tiktrend.orchestrate``, which are built from these.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def new_run_id() -> str:
     return f"{datetime.now(tz=UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-def _chunks(records: Iterable[RawRecord], size: int, max_bytes: int | None = None) -> Iterator[list[RawRecord]]:
+def chunks(records: Iterable[RawRecord], size: int, max_bytes: int | None = None) -> Iterator[list[RawRecord]]:
     """Chunks of ``size`` records, cut earlier once their source text passes ``max_bytes``."""
     # A count alone would let large records (a web item is ~7 KiB of JSON, ten times that once parsed) fill
     # memory: memory must stay flat in the input, whatever the records look like.
@@ -226,7 +227,7 @@ def _load_records(
     """Chunk by chunk: keep the raw records (when asked), quarantine the bad ones, load the good ones."""
     quarantine_writer = Quarantine(settings.quarantine_dir).writer(source, batch_id)
     try:
-        for chunk in _chunks(records, settings.chunk_size, settings.chunk_mib * 2**20):
+        for chunk in chunks(records, settings.chunk_size, settings.chunk_mib * 2**20):
             if keep_raw is not None:
                 keep_raw(chunk)  # kept as read, before anything parses it
             _process_chunk(chunk, fmt, source, batch_id, context, store, quarantine_writer, report)
@@ -236,6 +237,40 @@ def _load_records(
         quarantine_writer.abort()
         raise
     quarantine_writer.commit()
+
+
+Reject = tuple[RawRecord, str, dict[str, Any]]
+
+
+def normalize_chunk(
+    chunk: list[RawRecord], fmt: str, source: str, batch_id: str, context: ImportContext
+) -> tuple[list[Video], list[Reject]]:
+    """The chunk's valid videos, and its rejects: each record, its reason and its quarantine table row."""
+    videos: list[Video] = []
+    rejects: list[Reject] = []
+    for raw in chunk:
+        try:
+            if raw.record is None:
+                raise RecordError(raw.error or "record could not be decoded")
+            videos.append(normalize(raw.record, fmt, context, raw.meta))
+        except RecordError as exc:
+            row = {
+                "batch_id": batch_id,
+                "position": raw.position,
+                "source": source,
+                "format": fmt,
+                "reason": exc.reason,
+                "excerpt": excerpt(raw),
+            }
+            rejects.append((raw, exc.reason, row))
+    return videos, rejects
+
+
+def count_reasons(reasons: dict[str, int], rejects: list[Reject]) -> None:
+    """Add the rejects' reasons, by kind, to ``reasons``."""
+    for _, reason, _ in rejects:
+        kind = _short_reason(reason)
+        reasons[kind] = reasons.get(kind, 0) + 1
 
 
 def _process_chunk(
@@ -248,32 +283,15 @@ def _process_chunk(
     quarantine_writer: QuarantineWriter,
     report: IngestReport,
 ) -> None:
-    videos: list[Video] = []
-    rejects: list[dict[str, Any]] = []
-    for raw in chunk:
-        try:
-            if raw.record is None:
-                raise RecordError(raw.error or "record could not be decoded")
-            videos.append(normalize(raw.record, fmt, context, raw.meta))
-        except RecordError as exc:
-            quarantine_writer.write(batch_id, raw, exc.reason)
-            rejects.append(
-                {
-                    "batch_id": batch_id,
-                    "position": raw.position,
-                    "source": source,
-                    "format": fmt,
-                    "reason": exc.reason,
-                    "excerpt": excerpt(raw),
-                }
-            )
-            kind = _short_reason(exc.reason)
-            report.reasons[kind] = report.reasons.get(kind, 0) + 1
+    videos, rejects = normalize_chunk(chunk, fmt, source, batch_id, context)
+    for raw, reason, _ in rejects:
+        quarantine_writer.write(batch_id, raw, reason)
+    count_reasons(report.reasons, rejects)
     report.read += len(chunk)
     report.accepted += len(videos)
     report.quarantined += len(rejects)
     if rejects:
-        store.load_quarantine(pd.DataFrame(rejects))
+        store.load_quarantine(pd.DataFrame([row for _, _, row in rejects]))
     if videos:
         frame = videos_frame(videos)
         # Extraction folds repeated observations itself (an edited caption adds its new mentions).
@@ -435,6 +453,7 @@ def run_pipeline(
     progress: Progress | None = None,
 ) -> RunSummary:
     """The whole pipeline once; with no inputs, on a fresh simulated feed (the embedded default)."""
+    from tiktrend import orchestrate  # the stages are built from this module's pieces, so imported when used
     from tiktrend.collect.simulator import SimConfig, write_simulation
 
     detector = detector or ThresholdDetector()
@@ -456,55 +475,50 @@ def run_pipeline(
                 simulated = write_simulation(simulation or SimConfig(), settings.sim_dir)
             inputs, source = [simulated.feed_path], "simulator"
         with timer.time("ingest"):
-            report = ingest(inputs, store, settings, fmt=fmt, source=source, region=region, progress=progress)
+            report, extracted = _collect_extract_load(inputs, store, settings, run_id, fmt, source, region, progress)
         with timer.time("rollup"):
             rows = rollup(store)
         with timer.time("detect"):
             found = detect(store, run_id, windows=windows, detector=detector)
+        summary = RunSummary(
+            run_id=run_id,
+            ingest=report,
+            rollup_rows=rows,
+            detect=found,
+            seconds=timer.seconds,
+            simulated=simulated.feed_path if simulated else None,
+            ground_truth=simulated.truth_path if simulated else None,
+        )
+        orchestrate.metrics_stage(
+            store, run_id, ingest=report, extract=extracted, rollup_rows=rows, detected=found, seconds=timer.seconds
+        )
+        orchestrate.alerts_stage(store, settings, run_id, as_of=found.as_of)
     except BaseException as exc:
         store.finish_run(run_id, "failed", {"seconds": timer.seconds}, error=f"{type(exc).__name__}: {exc}")
         raise
-    summary = RunSummary(
-        run_id=run_id,
-        ingest=report,
-        rollup_rows=rows,
-        detect=found,
-        seconds=timer.seconds,
-        simulated=simulated.feed_path if simulated else None,
-        ground_truth=simulated.truth_path if simulated else None,
-    )
-    _record_run_metrics(store, summary)
     store.finish_run(run_id, "ok", asdict(summary))
     return summary
 
 
-def _record_run_metrics(store: Store, summary: RunSummary) -> None:
-    report = summary.ingest
-    store.record_metrics(
-        summary.run_id,
-        "ingest",
-        {
-            "records_read": report.read,
-            "records_accepted": report.accepted,
-            "records_quarantined": report.quarantined,
-            "videos_new": report.videos_new,
-            "videos_updated": report.videos_updated,
-            "stats_new": report.stats_new,
-            "mentions_new": report.mentions_new,
-            "seconds": summary.seconds.get("ingest", 0.0),
-        },
-    )
-    store.record_metrics(
-        summary.run_id, "rollup", {"rows": summary.rollup_rows, "seconds": summary.seconds.get("rollup", 0.0)}
-    )
-    store.record_metrics(
-        summary.run_id,
-        "detect",
-        {
-            **{f"trends_{w}": n for w, n in summary.detect.windows.items()},
-            "seconds": summary.seconds.get("detect", 0.0),
-        },
-    )
+def _collect_extract_load(
+    inputs: list[Path],
+    store: Store,
+    settings: Settings,
+    run_id: str,
+    fmt: str | None,
+    source: str | None,
+    region: str | None,
+    progress: Progress | None,
+) -> tuple[IngestReport, dict[str, float]]:
+    """The collect, extract and load stages of ``tiktrend.orchestrate`` (those the DAG runs) over the inputs."""
+    from tiktrend import orchestrate
+
+    collected = orchestrate.collect_files(inputs, settings, fmt=fmt, source=source, region=region)
+    staging = orchestrate.staging_dir(settings, run_id)
+    batches = orchestrate.batches_for(settings, batch_ids=collected.batch_ids)
+    staged = orchestrate.extract_batches(batches, settings, staging, progress=progress)
+    loaded = orchestrate.load_staged(store, staging)
+    return orchestrate.ingest_report(collected, staged, loaded), staged.figures
 
 
 # ---- series detection and backtests (issue 6) -----------------------------------------------------------

@@ -19,7 +19,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -104,13 +104,22 @@ class RawZone:
         matches = sorted(self.root.glob(f"source=*/date=*/batch-{batch_id}.jsonl.gz"))
         return matches[0] if matches else None
 
-    def writer(self, batch_id: str, source: str, fmt: str, input_path: Path, context: dict[str, Any]) -> BatchWriter:
-        """A writer for a new batch, or a no-op writer (with the stored metadata) when it is already stored."""
+    def writer(
+        self,
+        batch_id: str,
+        source: str,
+        fmt: str,
+        input_path: Path,
+        context: dict[str, Any],
+        *,
+        day: date | None = None,
+    ) -> BatchWriter:
+        """A writer for a new batch (in the partition of ``day``, default today), or a no-op one when it is stored."""
         existing = self.find(batch_id)
         if existing is not None:
             return BatchWriter(None, existing, self.meta(existing))
-        day = datetime.now(tz=UTC).strftime("%Y-%m-%d")
-        folder = self.root / f"source={source}" / f"date={day}"
+        day = day or datetime.now(tz=UTC).date()
+        folder = self.root / f"source={source}" / f"date={day:%Y-%m-%d}"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"batch-{batch_id}.jsonl.gz"
         meta = BatchMeta(

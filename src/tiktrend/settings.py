@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     collect_backoff_s: float = Field(default=2.0, ge=0, description="Base of the exponential backoff (jittered).")
     collect_backoff_cap_s: float = Field(default=120.0, ge=0, description="Longest wait between two attempts.")
     collect_pause_s: float = Field(default=1.0, ge=0, description="Pause between two requests (politeness).")
+    # Orchestration (dags/tiktrend_pipeline.py): each task retries with exponential backoff.
+    airflow_retries: int = Field(default=3, ge=0, description="Retries of each Airflow task before the run fails.")
+    airflow_retry_delay_s: float = Field(
+        default=60.0, ge=0, description="Wait before an Airflow task's first retry; doubles each retry (max 30 min)."
+    )
     # Alerts (alerts.py, `tiktrend alerts`): rules applied to the trends table after detection. One rule from
     # these variables (when any TIKTREND_ALERT_<filter> is set) plus any in the rules file (JSON or YAML).
     alert_webhook_url: SecretStr | None = Field(

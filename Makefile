@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench bench-extract bench-store clean system-deps
+.PHONY: run test lint typecheck pytest airflow-env bench bench-extract bench-store clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,23 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# Airflow in its own environment with tiktrend, as a deployment installs it: Airflow pins many libraries, and the
+# DAG tests run `airflow dags test` from here. Only Airflow is pinned (3.1.8, the version the DAG is tested on);
+# its official constraint files are on GitHub, out of reach here, and the resolution pip makes without them
+# (SQLAlchemy 2.1, pandas 3) passes the tests. Rebuilt when pyproject.toml changes.
+AIRFLOW_VENV    ?= .venv-airflow
+AIRFLOW_VERSION := 3.1.8
+
+$(AIRFLOW_VENV)/.airflow: pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet 'apache-airflow==$(AIRFLOW_VERSION)' -e '.[postgres]'
+	touch $@
+
+airflow-env: $(AIRFLOW_VENV)/.airflow
+
 # pytest exits 5 when it collected no test: that fails the target like any other failure.
-pytest: $(VENV)/.dev
+pytest: $(VENV)/.dev $(AIRFLOW_VENV)/.airflow
 	$(BIN)/python -m pytest
 
 # System tools the tests use (Debian packages; needs root, as on CI): tesseract for OCR, chromium for the
@@ -58,4 +73,4 @@ bench-store: $(VENV)/.dev
 	$(BIN)/python benches/store.py $(if $(SIZES),--sizes $(SIZES),)
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) data .pytest_cache .mypy_cache .ruff_cache

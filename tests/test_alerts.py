@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,25 @@ def test_a_rule_selects_exactly_the_latest_trends_that_pass_it(store: Store) -> 
     assert {(c["keyword"], c["region"], c["category"]) for c in found} == expected_keys
     engaged = AlertRule(name="e", window="1d", min_engagement=10**12)
     assert candidates(store, engaged) == []
+
+
+def test_as_of_picks_the_latest_detection_up_to_that_moment(store: Store) -> None:
+    trends = store.snapshot("trends")
+    latest = trends["as_of"].max().to_pydatetime()
+    assert candidates(store, RULE, as_of=latest + timedelta(hours=5)) == candidates(store, RULE)
+    assert candidates(store, RULE, as_of=trends["as_of"].min().to_pydatetime() - timedelta(hours=1)) == []
+
+
+def test_bad_rules_do_not_fail_the_stage_and_pending_alerts_still_go(
+    store: Store, receiver: Receiver, tmp_path: Path
+) -> None:
+    evaluate(store, [RULE])
+    broken = tmp_path / "rules.json"
+    broken.write_text('[{"name": "x", "window": "2d"}]')
+    settings = Settings(alert_webhook_url=receiver.url, alert_rules_file=broken, alert_backoff_s=0.01)
+    report = run_alerts(store, settings)
+    assert report.error is not None and "unknown window '2d'" in report.error
+    assert report.new == 0 and report.sent == len(receiver.received) > 0
 
 
 def test_an_alert_is_recorded_once_per_key_however_often_rules_run(store: Store) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from tiktrend.cli import app
 from tiktrend.collect.simulator import SimConfig
 from tiktrend.pipeline import default_as_of, detect, detect_series, run_pipeline
 from tiktrend.settings import Settings
@@ -17,6 +19,7 @@ from tiktrend.store.duckdb import DuckDBStore
 from tiktrend.store.schema import DUCKDB_SCHEMA_VERSION
 from tiktrend.trends.detectors import PoissonDetector, ThresholdDetector
 from tiktrend.trends.history import carry_first_detection
+from tiktrend.trends.rank import side_by_side
 
 H = timedelta(hours=1)
 T = pd.Timestamp("2025-06-01 12:00")
@@ -217,3 +220,61 @@ def _examples(as_of: pd.Timestamp) -> pd.DataFrame:
             "views": [10, 5],
         }
     )
+
+
+# ---- slices side by side ------------------------------------------------------------------------------------
+
+
+def test_side_by_side_puts_each_keyword_on_one_row_and_each_slice_in_a_column() -> None:
+    rows = [
+        ("*", "matcha", 9.0, "rising", T - 5 * H),
+        ("US", "matcha", 7.25, "peaking", T - 5 * H),
+        ("VN", "matcha", 4.0, "emerging", T - 8 * H),
+        ("VN", "phở", 12.0, "fading", T - H),
+        ("US", "cake", 2.0, "rising", T),
+    ]
+    trends = pd.DataFrame(
+        [
+            {"region": r, "category": "*", "modality": "*", "keyword": k, "display": k.title(), "score": s,
+             "stage": g, "first_detected_at": f}
+            for r, k, s, g, f in rows
+        ]
+    )  # fmt: skip
+    table = side_by_side(trends, "region", limit=2)
+    assert list(table.columns) == ["keyword", "display", "best", "first_detected_at", "first_in", "*", "US", "VN"]
+    assert list(table["keyword"]) == ["phở", "matcha"]  # by best score in any region; cake is cut by the limit
+    matcha = table.set_index("keyword").loc["matcha"]
+    assert (matcha["*"], matcha["US"], matcha["VN"]) == ("9 up", "7.25 peak", "4 new")
+    assert (matcha["first_detected_at"], matcha["first_in"]) == (T - 8 * H, "VN")  # Vietnam saw it first
+    assert table.set_index("keyword").loc["phở", "US"] == ""
+    with pytest.raises(ValueError, match="unknown --by 'modality'"):
+        side_by_side(trends, "modality", limit=2)
+
+
+def test_cli_trends_shows_first_detection_examples_and_slices_side_by_side(
+    simulated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(simulated, data / simulated.name)
+    monkeypatch.setenv("TIKTREND_DATA_DIR", str(data))
+    monkeypatch.delenv("TIKTREND_DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    result = runner.invoke(app, ["trends", "--window", "1d", "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    assert "since" in result.output and "first flagged" in result.output and " views  @" in result.output
+    with DuckDBStore(f"duckdb:///{data / simulated.name}") as store:
+        top = store.top_trends(window="1d", limit=1).iloc[0]
+        regions = sorted(set(store.top_trends(window="1d", region=None, limit=None)["region"]) - {"*"})
+    assert f"{pd.Timestamp(top['first_detected_at']):%m-%d %H:%M}" in result.output
+    result = runner.invoke(app, ["trends", "--window", "1d", "--by", "region", "--limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert "regions side by side" in result.output and str(top["display"]) in result.output
+    header = next(line for line in result.output.splitlines() if "keyword" in line)
+    assert all(region in header for region in regions) and "all" in header
+    result = runner.invoke(app, ["trends", "--detector", "poisson", "--by", "category", "--limit", "5"])
+    assert result.exit_code == 0, result.output
+    assert "poisson (hour buckets), categories side by side" in result.output
+    result = runner.invoke(app, ["trends", "--by", "modality"])
+    assert result.exit_code == 2 and "unknown --by 'modality'" in result.output

@@ -133,10 +133,12 @@ _CANDIDATES = f"""
            videos_now, coalesce(views, 0) AS views, {_ENGAGEMENT} AS engagement, explanation
     FROM trends t WHERE modality = ?
 """  # noqa: S608 - fixed names only
-# With no as_of given: each (window, detector)'s latest detection, the one a run just made.
+# Each (window, detector)'s latest detection (at or before a given time): the one a run just made, also when a
+# scheduled interval's end and the detection's own as_of differ (the detection looks from its last full hour).
 _LATEST = (
-    " AND as_of = (SELECT max(as_of) FROM trends l WHERE l.time_window = t.time_window AND l.detector = t.detector)"
+    " AND as_of = (SELECT max(as_of) FROM trends l WHERE l.time_window = t.time_window AND l.detector = t.detector"
 )
+_UP_TO = " AND l.as_of <= ?"
 _FILTERS = {
     "detector": " AND detector = ?",
     "window": " AND time_window = ?",
@@ -172,13 +174,13 @@ _INSERT = f"""
 
 
 def candidates(store: Store, rule: AlertRule, as_of: datetime | None = None) -> list[dict[str, Any]]:
-    """The trends a rule selects (one per key: the best-scoring detector's), best first."""
+    """The trends a rule selects in the latest detections up to ``as_of`` (one per key: the best score), best first."""
     statement, params = _CANDIDATES, list[Any]([rule.modality])
-    if as_of is None:
-        statement += _LATEST
-    else:
-        statement += " AND as_of = ?"
+    statement += _LATEST
+    if as_of is not None:
+        statement += _UP_TO
         params.append(_naive(as_of))
+    statement += ")"
     for name, clause in _FILTERS.items():
         value = getattr(rule, name)
         if value is not None:
@@ -361,7 +363,8 @@ def deliver(store: Store, hook: Webhook | None, *, report: AlertReport | None = 
                 execute(store, _MARK_FAILED, [made, str(exc)[:500], *key])
                 report.failed_attempts += made
                 report.pending += len(pending) - index
-                report.error = f"{exc}; {len(pending) - index} alert(s) stay pending and are sent on the next run"
+                stopped = f"{exc}; {len(pending) - index} alert(s) stay pending and are sent on the next run"
+                report.error = f"{report.error}; {stopped}" if report.error else stopped
                 log.warning("alert delivery stopped: %s", report.error)
                 break
             execute(store, _MARK_DONE, [SENT, _naive(datetime.now(tz=UTC)), made, *key])
@@ -377,7 +380,14 @@ def run_alerts(
     """The alerts stage: evaluate the configured rules on the latest trends, then deliver what is pending."""
     report = AlertReport()
     if not deliver_only:
-        evaluate(store, rules_from_settings(settings), as_of=as_of, report=report)
+        try:
+            rules = rules_from_settings(settings)
+        except AlertConfigError as exc:
+            # Bad rules must not fail the run that detected the trends: say so, and still deliver what waits.
+            log.error("alert rules not applied: %s", exc)
+            report.error = f"alert rules not applied: {exc}"
+            rules = []
+        evaluate(store, rules, as_of=as_of, report=report)
     return deliver(store, Webhook.from_settings(settings), report=report)
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tiktrend.cli_api import export_command, serve_command
 from tiktrend.cli_db import db_app
 from tiktrend.cli_ops import alerts_app, status_command
 from tiktrend.collect.formats import FORMATS, FormatError
@@ -33,6 +34,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_app, name="db")
+app.command(name="serve")(serve_command)
+app.command(name="export")(export_command)
 app.command(name="status")(status_command)
 app.add_typer(alerts_app, name="alerts")
 console = Console()

@@ -43,6 +43,17 @@ class Settings(BaseSettings):
     merge_threshold: float = Field(default=0.9, gt=0, le=1, description="Cosine similarity that merges two keywords.")
     whisper_model_dir: Path | None = Field(default=None, description="Local faster-whisper model; speech-to-text off.")
     spark_master: str = Field(default="local[*]", description="Spark master URL for `tiktrend extract --engine spark`.")
+    # The API (`tiktrend serve`, api/) and the backtest reports it serves.
+    api_key: SecretStr | None = Field(
+        default=None, description="When set, API requests must send it in the X-API-Key header (/health excepted)."
+    )
+    api_cors_origins: list[str] = Field(
+        default_factory=list, description='Origins allowed to call the API from a browser (JSON list, ["*"] = any).'
+    )
+    api_duckdb_hold_s: float = Field(
+        default=2.0, ge=0, description="Seconds the API keeps a DuckDB file open after its last request."
+    )
+    reports_dir: Path = Field(default=Path("reports"), description="Where `tiktrend backtest --out` reports are found.")
     # Collection (collect/, `tiktrend collect`): where the live sources are, and the credentials they need.
     # Secrets have no default: a source whose credentials are missing says which variable to set.
     tiktok_web_url: str = Field(default="https://www.tiktok.com", description="The TikTok web app (web source).")

@@ -20,9 +20,11 @@ from tiktrend.query.queries import (
     keyword_trends,
     known_values,
     latest_bucket,
+    latest_metrics,
     pipeline_metrics,
     quarantine_summary,
     regions,
+    run_counts,
     runs,
     schema_version,
     top_keywords,
@@ -32,6 +34,7 @@ from tiktrend.query.queries import (
     videos,
 )
 from tiktrend.query.reader import DuckDBReader, Reader, StoreBusy, open_reader
+from tiktrend.query.reports import ReportNotFound, backtest_report, backtest_reports
 
 __all__ = [
     "KEYWORD_SORTS",
@@ -42,9 +45,12 @@ __all__ = [
     "KeywordDetail",
     "KnownValues",
     "Reader",
+    "ReportNotFound",
     "StoreBusy",
     "TrendPage",
     "TrendingNow",
+    "backtest_report",
+    "backtest_reports",
     "categories",
     "data_version",
     "example_videos",
@@ -54,10 +60,12 @@ __all__ = [
     "keyword_trends",
     "known_values",
     "latest_bucket",
+    "latest_metrics",
     "open_reader",
     "pipeline_metrics",
     "quarantine_summary",
     "regions",
+    "run_counts",
     "runs",
     "schema_version",
     "top_keywords",

@@ -158,6 +158,18 @@ def latest_bucket(reader: Reader, grain: str = "hour") -> datetime | None:
     return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
 
 
+def data_span(reader: Reader, grain: str = "day") -> tuple[datetime, datetime] | None:
+    """The starts of the first and the latest bucket that hold data, or None for an empty store."""
+    _check_grain(grain)
+    found = reader.read(
+        "SELECT min(bucket) AS first, max(bucket) AS last FROM bucket_totals WHERE grain = $grain", {"grain": grain}
+    )
+    first, last = (found["first"].iloc[0], found["last"].iloc[0]) if len(found) else (None, None)
+    if first is None or pd.isna(first) or last is None or pd.isna(last):
+        return None
+    return pd.Timestamp(first).to_pydatetime(), pd.Timestamp(last).to_pydatetime()
+
+
 def series_range(
     reader: Reader, grain: str, start: datetime | None = None, end: datetime | None = None
 ) -> tuple[datetime, datetime] | None:
@@ -307,8 +319,8 @@ def keyword_detail(
         end=span[1],
     )
     if len(folded):
-        sums = _with_rates(folded[["videos", "mentions", *COUNTERS]].sum().to_frame().T)
-        detail.totals = {str(k): _plain(v) for k, v in sums.iloc[0].items()}
+        sums = pd.DataFrame([{c: folded[c].sum() for c in ("videos", "mentions", *COUNTERS)}])
+        detail.totals = {str(k): _plain(v) for k, v in _with_rates(sums).to_dict("records")[0].items()}
     return detail
 
 
@@ -630,6 +642,31 @@ def pipeline_metrics(reader: Reader, *, run_id: str | None = None, last_runs: in
         ORDER BY r.started_at DESC, m.run_id DESC, m.stage, m.metric
         """,
         {"run_id": run_id, "last_runs": last_runs},
+    )
+
+
+def latest_metrics(reader: Reader) -> pd.DataFrame:
+    """Each (stage, metric) as the latest run that recorded it left it, with that run's id and start."""
+    return reader.read(
+        """
+        SELECT stage, metric, value, run_id, command, started_at FROM (
+            SELECT m.stage, m.metric, m.value, m.run_id, r.command, r.started_at,
+                   row_number() OVER (PARTITION BY m.stage, m.metric ORDER BY r.started_at DESC, m.run_id DESC) AS n
+            FROM pipeline_metrics m JOIN runs r ON r.run_id = m.run_id
+        ) q
+        WHERE n = 1
+        ORDER BY stage, metric
+        """
+    )
+
+
+def run_counts(reader: Reader) -> pd.DataFrame:
+    """Runs per command and status, with the start and duration of the latest of each."""
+    return reader.read(
+        """
+        SELECT command, status, count(*) AS runs, max(started_at) AS last_started_at FROM runs
+        GROUP BY command, status ORDER BY command, status
+        """
     )
 
 

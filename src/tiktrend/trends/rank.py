@@ -213,3 +213,38 @@ def _series_explanation(row: Any, evidence: dict[str, float], window: int, grain
         parts.append(f"{int(evidence['votes'])} detectors agree")
     parts.append(f"score {row.score:.1f}")
     return "; ".join(parts)
+
+
+SIDE_BY = ("region", "category")
+# Short stage names keep a table of several slices within a terminal's width.
+STAGE_MARKS = {"emerging": "new", "rising": "up", "peaking": "peak", "fading": "down"}
+
+
+def side_by_side(trends: pd.DataFrame, by: str, limit: int) -> pd.DataFrame:
+    """One row per keyword, one column per ``by`` value (region or category) holding "score stage" there.
+
+    ``trends`` are ranked rows of one detection whose other slice columns are fixed; keywords are ordered by
+    their best score in any slice (top ``limit``). ``first_detected_at`` is the earliest first detection of
+    the keyword in any slice and ``first_in`` the slice it was in (``*`` is the all-slices row).
+    """
+    if by not in SIDE_BY:
+        raise ValueError(f"unknown --by {by!r}: expected one of {', '.join(SIDE_BY)}")
+    slices = sorted(set(trends[by]), key=lambda value: (value != "*", value))
+    columns = ["keyword", "display", "best", "first_detected_at", "first_in", *slices]
+    if trends.empty:
+        return pd.DataFrame(columns=columns)
+    marks = [f"{s:.3g} {STAGE_MARKS.get(g, g)}" for s, g in zip(trends["score"], trends["stage"], strict=True)]
+    frame = trends.assign(cell=marks)
+    cells = frame.pivot_table(index="keyword", columns=by, values="cell", aggfunc="first").reindex(columns=slices)
+    first = frame.sort_values(["first_detected_at", by]).drop_duplicates("keyword").set_index("keyword")
+    best = frame.sort_values(["score", by], ascending=[False, True]).drop_duplicates("keyword").set_index("keyword")
+    table = pd.DataFrame(
+        {
+            "display": best["display"],
+            "best": best["score"],
+            "first_detected_at": first["first_detected_at"],
+            "first_in": first[by],
+        }
+    ).join(cells.fillna(""))
+    table = table.reset_index().sort_values(["best", "keyword"], ascending=[False, True]).head(limit)
+    return table[columns].reset_index(drop=True)

@@ -19,6 +19,7 @@ from rich.table import Table
 from tiktrend.cli_api import export_command, serve_command
 from tiktrend.cli_db import db_app
 from tiktrend.cli_ops import alerts_app, status_command
+from tiktrend.cli_trends import moment, print_evidence, print_side_by_side, stored_examples
 from tiktrend.collect.formats import FORMATS, FormatError
 from tiktrend.models import MODALITIES
 from tiktrend.pipeline import IngestReport, RunSummary, detect_series, ingest, replay, rollup, run_pipeline
@@ -26,6 +27,7 @@ from tiktrend.settings import Settings
 from tiktrend.store import ALL, Store, StoreError, open_store
 from tiktrend.store.pg_options import options_from_settings
 from tiktrend.trends.detectors import DETECTORS, ThresholdDetector, make_detector
+from tiktrend.trends.rank import SIDE_BY
 from tiktrend.trends.windows import WINDOWS
 
 app = typer.Typer(
@@ -234,34 +236,57 @@ def trends(
     ] = None,
     grain: Annotated[str, typer.Option(help="With a series detector: hour or day buckets.")] = "hour",
     limit: Annotated[int, typer.Option(min=1, help="Rows to show.")] = 20,
+    by: Annotated[
+        str | None, typer.Option("--by", help="region or category: every slice's score and stage side by side.")
+    ] = None,
 ) -> None:
-    """Show the current top trends for a window and slice."""
+    """Show the current top trends for a window and slice, with when each was first flagged and example videos."""
     if detector is not None and detector != "threshold":
-        _series_trends(detector, grain, region, category, modality, limit)
+        _series_trends(detector, grain, region, category, modality, limit, by)
         return
     with _friendly_errors():
         _check_choice(window, tuple(WINDOWS), "window")
         _check_choice(modality, (ALL, *MODALITIES), "modality")
+        if by is not None:
+            _check_choice(by, SIDE_BY, "--by")
         settings = Settings()
+        region, category = _slice_args(region, category)
         with _opened_store(settings) as store:
             frame = store.top_trends(
                 window=window,
-                region=region.upper() if region != ALL else ALL,
-                category=category.lower() if category != ALL else ALL,
+                region=None if by == "region" else region,
+                category=None if by == "category" else category,
                 modality=modality,
-                detector=detector,
-                limit=limit,
+                detector="threshold" if by else detector,
+                limit=None if by else limit,
             )
+            examples = stored_examples(store, frame) if not by and not frame.empty else pd.DataFrame()
     if frame.empty:
         console.print(
             f"No trends stored for window {window}, region {region}, category {category}, modality {modality}. "
             "Run [bold]tiktrend run[/] first, or widen the filters."
         )
         return
+    if by:
+        as_of = pd.Timestamp(frame["as_of"].iloc[0])
+        title = f"threshold over the last {window}, {SIDE_BY_TITLES[by]} side by side · as of {as_of:%Y-%m-%d %H:%M}"
+        print_side_by_side(console, frame, by, limit, title)
+        return
     _print_trends(frame, f"Top {limit} trends over the last {window} · region {region} · category {category}")
+    print_evidence(console, frame, examples)
 
 
-def _series_trends(name: str, grain: str, region: str, category: str, modality: str, limit: int) -> None:
+SIDE_BY_TITLES = {"region": "regions", "category": "categories"}
+
+
+def _slice_args(region: str, category: str) -> tuple[str, str]:
+    """Region codes are upper case and categories lower case in the store; ``*`` stays."""
+    return (region.upper() if region != ALL else ALL, category.lower() if category != ALL else ALL)
+
+
+def _series_trends(
+    name: str, grain: str, region: str, category: str, modality: str, limit: int, by: str | None = None
+) -> None:
     """Detect with a series detector at the end of the stored history, store and print the ranking."""
     from tiktrend.pipeline import new_run_id
 
@@ -269,7 +294,10 @@ def _series_trends(name: str, grain: str, region: str, category: str, modality: 
         _check_choice(name, tuple(DETECTORS), "detector")
         _check_choice(grain, ("hour", "day"), "grain")
         _check_choice(modality, (ALL, *MODALITIES), "modality")
+        if by is not None:
+            _check_choice(by, SIDE_BY, "--by")
         settings = Settings()
+        region, category = _slice_args(region, category)
         with _opened_store(settings) as store:
             run_id = new_run_id()
             store.start_run(run_id, "trends", {"detector": name, "grain": grain})
@@ -278,11 +306,15 @@ def _series_trends(name: str, grain: str, region: str, category: str, modality: 
                 run_id,
                 make_detector(name, grain),
                 grain=grain,
-                region=region.upper() if region != ALL else ALL,
-                category=category.lower() if category != ALL else ALL,
+                region=None if by == "region" else region,
+                category=None if by == "category" else category,
                 modality=modality,
             )
             store.finish_run(run_id, "ok", {"trends": len(found.trends), "rows_changed": found.rows_changed})
+    if by and not found.trends.empty:
+        title = f"{name} ({grain} buckets), {SIDE_BY_TITLES[by]} side by side · as of {found.as_of:%Y-%m-%d %H:%M}"
+        print_side_by_side(console, found.trends, by, limit, title)
+        return
     _print_series(found, name, grain, limit)
 
 
@@ -304,26 +336,7 @@ def _print_series(found: Any, name: str, grain: str, limit: int) -> None:
             f"{row.first_detected_at:%m-%d %H:%M}",
         )  # fmt: skip
     console.print(table)
-    shown = ranked.sort_values(["score"], ascending=False).head(min(limit, 5))
-    for row in shown.itertuples(index=False):
-        console.print(f"[bold]{row.display}[/]: {row.explanation}", highlight=False)
-        for video in _examples_of(found.examples, row):
-            caption = str(video.caption or "")[:70]
-            views = float(cast(float, video.views) or 0.0)
-            console.print(f"   {_compact(views)} views  @{video.author}  {caption}", highlight=False)
-
-
-def _examples_of(examples: pd.DataFrame, trend: Any) -> list[Any]:
-    """The stored example videos of one trend row (its keyword in its slice), best first."""
-    if examples.empty:
-        return []
-    mine = examples[
-        (examples["keyword"] == trend.keyword)
-        & (examples["region"] == trend.region)
-        & (examples["category"] == trend.category)
-        & (examples["modality"] == trend.modality)
-    ]
-    return list(mine.sort_values("rank").itertuples(index=False))
+    print_evidence(console, ranked.sort_values(["score"], ascending=False), found.examples, min(limit, 5))
 
 
 BEST_DETECTOR = "poisson"
@@ -374,7 +387,7 @@ def _print_trends(frame: pd.DataFrame, title: str) -> None:
     show_modality = bool((frame["modality"] != ALL).any())
     if show_modality:
         table.add_column("modality")
-    for name in ("stage", "growth", "videos", "before", "share", "views"):
+    for name in ("stage", "growth", "videos", "before", "share", "views", "since"):
         table.add_column(name, justify="left" if name == "stage" else "right", no_wrap=True)
     for row in frame.itertuples(index=False):
         cells = [str(row.rank), str(row.display)]
@@ -387,6 +400,7 @@ def _print_trends(frame: pd.DataFrame, title: str) -> None:
             f"{row.videos_before:,}",
             f"{row.share_now:.2%}",
             _compact(cast(float, row.views)),
+            moment(row.first_detected_at),
         ]
         table.add_row(*cells)
     console.print(table)

@@ -44,7 +44,6 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benches"))
 
 import store as store_bench  # noqa: E402 - the storage bench's synthetic feed and loader
-
 from tiktrend.pipeline import detect  # noqa: E402
 from tiktrend.store import open_store  # noqa: E402
 

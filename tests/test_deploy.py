@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
+
+from tiktrend.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -191,6 +194,18 @@ def test_every_variable_is_in_env_example_and_no_secret_is_filled(source: dict[s
     assert filled == {}, f".env.example must not hold secrets: {sorted(filled)}"
 
 
+def test_the_mounted_dag_folder_holds_the_pipeline_dag(source: dict[str, Any]) -> None:
+    mounts = [
+        v for s in source["services"].values() for v in s.get("volumes", []) if v.endswith(":/opt/airflow/dags:ro")
+    ]
+    assert mounts, "no service mounts the DAG folder"
+    for mount in mounts:
+        folder = (DEPLOY / mount.split(":", 1)[0]).resolve()
+        assert folder == ROOT / "dags"
+        dag = folder / "tiktrend_pipeline.py"
+        assert dag.is_file() and "tiktrend_pipeline" in dag.read_text()
+
+
 def test_long_running_services_have_health_checks(resolved: dict[str, Any]) -> None:
     services = resolved["services"]
     one_shot = {
@@ -216,3 +231,15 @@ def test_airflow_keeps_its_metadata_in_its_own_database(resolved: dict[str, Any]
     airflow_db = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     tiktrend_db = env["TIKTREND_DATABASE_URL"]
     assert "@airflow-db:" in airflow_db and "@timescaledb:" in tiktrend_db
+
+
+def test_the_tiktrend_commands_the_services_run_exist(resolved: dict[str, Any]) -> None:
+    runner = CliRunner()
+    for name in ("tiktrend-migrate", "tiktrend-api", "tiktrend-dashboard"):
+        command = resolved["services"][name]["command"]
+        words = [w for w in command if not w.startswith("-")][:2] if command[0] == "db" else [command[0]]
+        options = [w for w in command if w.startswith("--")]
+        result = runner.invoke(app, [*words, "--help"])
+        assert result.exit_code == 0, f"{name}: tiktrend {' '.join(words)}: {result.output}"
+        for option in options:
+            assert option in result.output, f"{name}: tiktrend {' '.join(words)} has no {option}"

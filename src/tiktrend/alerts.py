@@ -32,7 +32,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from tiktrend.settings import Settings
 from tiktrend.store import ALL, Store
-from tiktrend.store.plain_sql import execute, fetch
+from tiktrend.store.plain_sql import execute, execute_many, fetch
 from tiktrend.trends.windows import WINDOWS
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,9 @@ _INSERT = f"""
 """  # noqa: S608 - fixed names only
 
 
+_KNOWN = "SELECT keyword, region, category, time_window, as_of FROM alerts_sent WHERE rule = ? AND as_of >= ?"
+
+
 def candidates(store: Store, rule: AlertRule, as_of: datetime | None = None) -> list[dict[str, Any]]:
     """The trends a rule selects in the latest detections up to ``as_of`` (one per key: the best score), best first."""
     statement, params = _CANDIDATES, list[Any]([rule.modality])
@@ -225,12 +228,22 @@ def evaluate(
     report.rules = len(rules)
     now = _naive(datetime.now(tz=UTC))
     for rule in rules:
-        for found in candidates(store, rule, as_of):
-            values = [found[c] for c in _CANDIDATE_COLUMNS]
-            values[_CANDIDATE_COLUMNS.index("as_of")] = _naive(found["as_of"])
-            if execute(store, _INSERT, [rule.name, *values, PENDING, 0, now]):
-                report.new += 1
-                log.info("ALERT %s", headline({"rule": rule.name, **found}))
+        found = candidates(store, rule, as_of)
+        if not found:
+            continue
+        since = min(_naive(f["as_of"]) for f in found)
+        known = {(*row[:4], _naive(row[4])) for row in fetch(store, _KNOWN, [rule.name, since])}
+        new = [f for f in found if (*(f[k] for k in KEY[1:-1]), _naive(f["as_of"])) not in known]
+        rows = []
+        for alert in new:
+            values = [alert[c] for c in _CANDIDATE_COLUMNS]
+            values[_CANDIDATE_COLUMNS.index("as_of")] = _naive(alert["as_of"])
+            rows.append([rule.name, *values, PENDING, 0, now])
+        # One transaction for the rule's new alerts; the key's ON CONFLICT keeps a concurrent run from doubling one.
+        execute_many(store, _INSERT, rows)
+        for alert in new:
+            log.info("ALERT %s", headline({"rule": rule.name, **alert}))
+        report.new += len(new)
     return report
 
 

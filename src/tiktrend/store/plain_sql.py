@@ -51,6 +51,30 @@ def execute(store: Store, statement: str, params: Sequence[Any] = ()) -> int:
     raise TypeError(f"no plain SQL for a store of type {type(store).__name__}")
 
 
+def execute_many(store: Store, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run one write statement for every row of parameters, all in one transaction."""
+    if not rows:
+        return
+    from tiktrend.store.duckdb import DuckDBStore
+
+    if isinstance(store, DuckDBStore):
+        store.con.begin()
+        try:
+            store.con.executemany(statement, [list(r) for r in rows])
+        except BaseException:
+            store.con.rollback()
+            raise
+        store.con.commit()
+        return
+    from tiktrend.store.postgres import PostgresStore
+
+    if isinstance(store, PostgresStore):
+        text = _postgres_statement(statement)
+        store.transact(lambda conn: conn.cursor().executemany(text, [list(r) for r in rows]))
+        return
+    raise TypeError(f"no plain SQL for a store of type {type(store).__name__}")
+
+
 def has_table(store: Store, table: str) -> bool:
     """Whether the store's current schema holds ``table`` (a table of a newer layout may be missing)."""
     from tiktrend.store.duckdb import DuckDBStore

@@ -10,6 +10,8 @@ replay pages, rate-limit, fail in bursts, rotate tokens or cut a reply short.
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,27 +40,36 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    target: str = ""  # the request line's path and query as sent (signatures cover the exact bytes)
 
 
 Script = Callable[[Recorded], Canned]
 
 
 class ReplayServer:
-    """Serves ``script(request)`` on 127.0.0.1 (a free port) until the ``with`` block ends."""
+    """Serves ``script(request)`` on 127.0.0.1 (a free port) until the ``with`` block ends; HTTPS with ``tls``."""
 
-    def __init__(self, script: Script, *, max_requests: int = 10_000) -> None:
+    def __init__(self, script: Script, *, max_requests: int = 10_000, tls: ssl.SSLContext | None = None) -> None:
         self.script = script
         self.max_requests = max_requests  # a client that loops forever gets 503s, and the test fails
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._tls = tls
+        self._server = (_TLSServer if tls else ThreadingHTTPServer)(("127.0.0.1", 0), self._handler())
+        if tls is not None:
+            # The handshake happens in the connection's own thread, so a slow client cannot hold up the others.
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="replay-server", daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host!s}:{port}"
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
 
     def __enter__(self) -> ReplayServer:
         self._thread.start()
@@ -101,6 +112,7 @@ class ReplayServer:
                     dict(parse_qsl(parts.query, keep_blank_values=True)),
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
+                    self.path,
                 )
                 canned = server._answer(request)
                 if canned.drop:
@@ -118,3 +130,15 @@ class ReplayServer:
                 return  # quiet: the test reads server.requests
 
         return Handler
+
+
+class _TLSServer(ThreadingHTTPServer):
+    """A threading HTTP server whose connections finish their TLS handshake in their own thread."""
+
+    def finish_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError):
+                return  # a client that gave up or refused the certificate: nothing to answer
+        super().finish_request(request, client_address)

@@ -17,7 +17,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 # torch is pinned to the local CPU wheel before the extras, so that pip never resolves a newer one.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,embed,spark,api,dashboard,backtest]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embed,spark,api,dashboard,backtest,browser]'
 	touch $@ $(VENV)/.runtime
 
 run: $(VENV)/.runtime
@@ -50,8 +50,9 @@ pytest: $(VENV)/.dev $(AIRFLOW_VENV)/.airflow
 	$(BIN)/python -m pytest
 
 # System tools the tests use (Debian packages; needs root, as on CI): tesseract for OCR, chromium for the
-# dashboard's browser tests, docker-compose (v1) to validate the compose file. A missing tool skips its tests.
-SYSTEM_TOOLS := tesseract:tesseract-ocr chromium:chromium docker-compose:docker-compose
+# dashboard's and the browser session's tests, docker-compose (v1) to validate the compose file, openssl for the
+# browser session tests' certificate. A missing tool skips its tests.
+SYSTEM_TOOLS := tesseract:tesseract-ocr chromium:chromium docker-compose:docker-compose openssl:openssl
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \

@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     chromium_path: Path | None = Field(
         default=None, description="Chromium for the web source's browser session (default: chromium on the PATH)."
     )
+    chromium_args: list[str] = Field(
+        default_factory=list,
+        description="Extra chromium flags for the browser session (JSON list), e.g. --proxy-server=... .",
+    )
+    tiktok_session_url: str | None = Field(
+        default=None, description="Page the browser session opens first (default: TIKTREND_TIKTOK_WEB_URL)."
+    )
+    tiktok_session_timeout_s: float = Field(
+        default=30.0, gt=0, description="Browser session: page load and request signer wait, in seconds."
+    )
     research_api_url: str = Field(default="https://open.tiktokapis.com", description="The TikTok Research API.")
     research_client_key: SecretStr | None = Field(default=None, description="Research API client key.")
     research_client_secret: SecretStr | None = Field(default=None, description="Research API client secret.")

@@ -67,7 +67,13 @@ def open_video_source(
         chromium = find_chromium(settings.chromium_path)
         if chromium is None:
             raise SettingsError("no chromium found for the browser session: set TIKTREND_CHROMIUM_PATH")
-        browser = BrowserTrending(web_config(settings), chromium)
+        browser = BrowserTrending(
+            web_config(settings),
+            chromium,
+            start_url=settings.tiktok_session_url,
+            browser_args=settings.chromium_args,
+            timeout_s=settings.tiktok_session_timeout_s,
+        )
         try:
             yield browser
         finally:

@@ -179,3 +179,27 @@ def test_status_counts_quarantine_by_reason(any_store: Store, tmp_path: Path) ->
     status = status_report(any_store)
     assert sum(status.quarantine.values()) == 2
     assert any("quarantine" in a for a in status.advice)
+
+
+def test_cli_status_prints_runs_advice_and_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from tiktrend.cli import app
+
+    monkeypatch.setenv("TIKTREND_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    empty = runner.invoke(app, ["status"])
+    assert empty.exit_code == 0 and "The store is empty" in empty.output
+    settings = Settings(data_dir=tmp_path / "data")
+    with open_store(settings.database_url) as store:
+        summary = run_pipeline(store, settings, simulation=TINY)
+        store.start_run("zz-failed", "run", {})
+        store.finish_run("zz-failed", "failed", {}, error="ValueError: a bad input")
+    result = runner.invoke(app, ["status", "--runs", "3"])
+    assert result.exit_code == 0, result.output
+    assert summary.run_id in result.output and "failed" in result.output and "a bad input" in result.output
+    assert f"{summary.ingest.read:,}" in result.output
+    data = json.loads(runner.invoke(app, ["status", "--json"]).output)
+    assert [r["status"] for r in data["runs"]] == ["failed", "ok"]
+    assert data["runs"][1]["figures"]["ingest"]["records_read"] == summary.ingest.read
+    assert data["volumes"]["videos"] > 0 and data["freshness"]["last_observed"]

@@ -43,6 +43,7 @@ if importlib.util.find_spec("TikTokApi") is None:
 if shutil.which("openssl") is None:
     pytest.skip("openssl is needed to make the test certificate", allow_module_level=True)
 
+pytestmark = pytest.mark.slow
 DATA = Path(__file__).parent / "data"
 FAST = RetryPolicy(attempts=6, base_s=0.01, cap_s=30, pause_s=0)
 HOST = "https://www.tiktok.com"
@@ -321,7 +322,7 @@ def test_a_verification_start_page_is_a_captcha_and_a_fresh_session_gets_past_it
     server: ReplayServer, tiktok: TikTok, cert: Cert, settings: Settings
 ) -> None:
     tiktok.start_faults[0] = Canned(200, CAPTCHA, content_type="text/html")
-    summary, source = run(server, cert, settings, ["US"], 10, timeout_s=3)
+    summary, source = run(server, cert, settings, ["US"], 10, timeout_s=8)
     assert summary.finished and summary.failures == {"captcha": 1}
     assert source.sessions_opened == 2 and len(tiktok.feed_requests) == 1
     assert_nothing_lost_or_doubled(settings, tiktok)

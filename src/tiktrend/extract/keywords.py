@@ -140,7 +140,9 @@ def _tag_mention(body: str) -> Mention | None:
     return None if keyword is None else (keyword[0], keyword[1], "hashtag", is_generic(keyword[0]), WEIGHT)
 
 
-@lru_cache(maxsize=1 << 16)
+# Whole captions are the largest cache keys (~600 bytes an entry with their phrases): this bound keeps the
+# cache near 20 MB, which still spans an hourly crawl's re-observed captions at the simulator's scale.
+@lru_cache(maxsize=1 << 15)
 def caption_mentions(text: str, known: frozenset[str] = frozenset(), modality: str = "caption") -> tuple[Mention, ...]:
     """The keyphrase mentions of a text (a caption without tags, mentions and URLs, or a transcript)."""
     lang = detect_language(text)[0]

@@ -41,11 +41,15 @@ def _model() -> Any:
 
         identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
         identifier.set_languages(list(CANDIDATES))
+        # The identifier keeps the whole 97-language model (~27 MB) only to allow another set_languages call,
+        # which we never make: release it.
+        if hasattr(identifier, "_full_model"):
+            identifier._full_model = None
         _identifier = identifier
     return _identifier
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 15)
 def detect_language(text: str) -> tuple[str, float]:
     """``(ISO 639-1 code, confidence)`` of a text, ``("und", p)`` when too short or unsure."""
     if _VIETNAMESE.search(text):

@@ -120,3 +120,33 @@ def test_bad_url_values_are_noted_not_fatal() -> None:
     assert len(filters.notes) == 3
     assert "XX" in filters.notes[0] and "DE, US, VN" in filters.notes[0]
     assert "US" in describe(filters)
+
+
+def test_the_dashboard_command_runs_streamlit_offline_and_headless() -> None:
+    from typer.testing import CliRunner
+
+    from tiktrend.cli import app
+    from tiktrend.cli_dashboard import streamlit_command
+
+    command = streamlit_command(host="0.0.0.0", port=8600)
+    assert command[1:3] == ["-m", "tiktrend.dashboard.server"]
+    for option in (
+        "--browser.gatherUsageStats=false",
+        "--server.headless=true",
+        "--server.address=0.0.0.0",
+        "--server.port=8600",
+    ):
+        assert option in command
+    result = CliRunner().invoke(app, ["dashboard", "--help"])
+    assert result.exit_code == 0
+    assert "--host" in result.output and "--port" in result.output
+
+
+def test_captions_are_shown_literally_and_videos_link_to_tiktok() -> None:
+    assert charts.plain_markdown("#matcha *so* [good](x)") == r"\#matcha \*so\* \[good\]\(x\)"
+    assert charts.plain_markdown("a " * 200).endswith("…")
+    assert (
+        charts.video_link("@ava.hall", 7541035053569051926)
+        == "https://www.tiktok.com/@ava.hall/video/7541035053569051926"
+    )
+    assert charts.video_link(None, "1") is None

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from tiktrend.cli_api import export_command, serve_command
+from tiktrend.cli_dashboard import dashboard_command
 from tiktrend.cli_db import db_app
 from tiktrend.cli_ops import alerts_app, status_command
 from tiktrend.cli_trends import moment, print_evidence, print_side_by_side, stored_examples
@@ -40,6 +41,7 @@ app.command(name="serve")(serve_command)
 app.command(name="export")(export_command)
 app.command(name="status")(status_command)
 app.add_typer(alerts_app, name="alerts")
+app.command(name="dashboard")(dashboard_command)
 console = Console()
 if not console.is_terminal:
     # Piped output (logs, CI) defaults to 80 columns, which truncates the ranking; logs can be wider.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
+from urllib.parse import quote
 
 import pandas as pd
 import plotly.express as px
@@ -22,24 +24,46 @@ MODALITY_COLORS: Final = {
     "image_caption": "#e377c2",
 }
 STAGE_COLORS: Final = {"emerging": "#2ca02c", "rising": "#1f77b4", "peaking": "#ff7f0e", "fading": "#7f7f7f"}
+ENGAGEMENT_PARTS: Final = ("likes", "comments", "shares", "saves")
 ENGAGEMENT_FIGURES: Final = ("engagement", "engagement_rate", "virality", "discussion")
+ENGAGEMENT_LABEL: Final = "likes + comments + shares + saves"
 MAP_COLORSCALE: Final = "Viridis"
 _LAYOUT: Final[dict[str, Any]] = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend_title_text": ""}
 
 
 def engagement_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add the original's engagement figures: total, rate per view, virality (shares) and discussion (comments)."""
+    """Add the original's engagement figures: total (likes, comments, shares, saves), rate per view, virality
+    (shares per view) and discussion (comments per view)."""
     out = frame.copy()
-    for column in ("views", "likes", "comments", "shares"):
+    for column in ("views", *ENGAGEMENT_PARTS):
         if column not in out:
             out[column] = 0
         out[column] = pd.to_numeric(out[column], errors="coerce").fillna(0)
     views = out["views"].where(out["views"] > 0)
-    out["engagement"] = out["likes"] + out["comments"] + out["shares"]
+    out["engagement"] = sum((out[c] for c in ENGAGEMENT_PARTS), start=pd.Series(0, index=out.index))
     out["engagement_rate"] = (out["engagement"] / views).fillna(0.0)
     out["virality"] = (out["shares"] / views).fillna(0.0)
     out["discussion"] = (out["comments"] / views).fillna(0.0)
     return out
+
+
+def video_link(author: object, video_id: object) -> str | None:
+    """The video's page on tiktok.com (``https://www.tiktok.com/@author/video/id``), or None without an author."""
+    handle = str(author or "").strip().lstrip("@")
+    if not handle or not str(video_id or "").strip():
+        return None
+    return f"https://www.tiktok.com/@{quote(handle)}/video/{quote(str(video_id).strip())}"
+
+
+_MARKDOWN_SPECIALS: Final = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def plain_markdown(text: object, limit: int = 160) -> str:
+    """User text shown literally in markdown (a caption's ``#tags`` and ``*stars*`` are not markup), shortened."""
+    value = " ".join(str(text or "").split())
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", value)
 
 
 def _empty(title: str, why: str) -> go.Figure:
@@ -57,19 +81,20 @@ def top_keywords_chart(frame: pd.DataFrame) -> go.Figure:
     if frame.empty:
         return _empty(title, "no keyword matches the filters")
     data = engagement_columns(frame)
-    order = data.groupby("keyword")["engagement"].sum().sort_values(ascending=False).index.tolist()
+    data["label"] = data["display"] if "display" in data else data["keyword"]
+    order = data.groupby("label")["engagement"].sum().sort_values(ascending=False).index.tolist()
     figure = px.bar(
         data,
         x="engagement",
-        y="keyword",
+        y="label",
         color="modality",
         orientation="h",
         color_discrete_map=MODALITY_COLORS,
-        category_orders={"keyword": order},
-        hover_data={"views": ":,", "videos": True} if "videos" in data else {"views": ":,"},
+        category_orders={"label": order},
+        hover_data={"views": ":,", "videos": True, "label": False} if "videos" in data else {"views": ":,"},
         title=title,
     )
-    figure.update_layout(yaxis_title="", xaxis_title="likes + comments + shares", **_LAYOUT)
+    figure.update_layout(yaxis_title="", xaxis_title=ENGAGEMENT_LABEL, **_LAYOUT)
     return figure
 
 
@@ -101,7 +126,7 @@ def _per_region(frame: pd.DataFrame, value: str) -> pd.DataFrame:
     if frame.empty:
         return frame
     if value in ENGAGEMENT_FIGURES:
-        counters = [c for c in ("views", "likes", "comments", "shares") if c in frame]
+        counters = [c for c in ("views", *ENGAGEMENT_PARTS) if c in frame]
         return engagement_columns(frame.groupby("region", as_index=False)[counters].sum())
     return frame.groupby("region", as_index=False)[[value]].sum()
 
@@ -119,6 +144,8 @@ def region_map(frame: pd.DataFrame, value: str = "engagement_rate", title: str |
     if data.empty:
         return _empty(title, "no region with a known country code matches the filters")
     low, high = float(data[value].min()), float(data[value].max())
+    if high == low:  # one region, or all equal: a scale from zero, not an empty interval
+        low, high = min(0.0, low), (high if high > 0 else low + 1.0)
     figure = go.Figure()
     xs, ys = _outline([f for code, f in features.items() if code not in set(data["region"])])
     figure.add_trace(
@@ -185,14 +212,14 @@ def virality_discussion_chart(frame: pd.DataFrame) -> go.Figure:
     if frame.empty:
         return _empty(title, "no keyword matches the filters")
     data = engagement_columns(frame)
-    data = data.groupby("keyword", as_index=False)[["views", "likes", "comments", "shares"]].sum()
-    data = engagement_columns(data)
+    data["label"] = data["display"] if "display" in data else data["keyword"]
+    data = engagement_columns(data.groupby("label", as_index=False)[["views", *ENGAGEMENT_PARTS]].sum())
     figure = px.scatter(
         data,
         x="virality",
         y="discussion",
         size=data["views"].clip(lower=1),
-        hover_name="keyword",
+        hover_name="label",
         hover_data={"views": ":,", "virality": ":.4f", "discussion": ":.4f"},
         title=title,
     )
@@ -207,7 +234,7 @@ def category_chart(frame: pd.DataFrame) -> go.Figure:
         return _empty(title, "no category matches the filters")
     data = engagement_columns(frame).sort_values("engagement", ascending=False)
     figure = px.bar(data, x="category", y="engagement", hover_data={"views": ":,"}, title=title)
-    figure.update_layout(xaxis_title="", yaxis_title="likes + comments + shares", **_LAYOUT)
+    figure.update_layout(xaxis_title="", yaxis_title=ENGAGEMENT_LABEL, **_LAYOUT)
     return figure
 
 
@@ -244,7 +271,7 @@ def keyword_series_chart(frame: pd.DataFrame, keyword: str, value: str = "videos
         x="bucket",
         y=value,
         color=color,
-        markers=True,
+        markers=frame["bucket"].nunique() <= 48,
         color_discrete_map=MODALITY_COLORS,
         title=title,
     )

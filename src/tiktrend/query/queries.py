@@ -181,7 +181,9 @@ def series_range(
             return None
         stop = last + GRAINS[grain].to_pytimedelta()
     begin = _naive(start) or stop - DEFAULT_SPAN[grain]
-    return begin, stop
+    step = GRAINS[grain]
+    # Buckets start on whole hours or days: the range covers the buckets it touches.
+    return pd.Timestamp(begin).floor(step).to_pydatetime(), pd.Timestamp(stop).ceil(step).to_pydatetime()
 
 
 def keyword_series(
@@ -213,38 +215,53 @@ def keyword_series(
         "category": category,
         "modality": modality,
     }
-    statement = f"""
-        WITH k AS (
+    words = list(dict.fromkeys(keywords))
+    matches = _in("r.keyword", "kw", words, params)
+    rollup = f"""
+        k AS (
             SELECT r.keyword, r.bucket, CAST(sum(r.videos) AS BIGINT) AS videos,
                    CAST(sum(r.mention_micros) AS DOUBLE PRECISION) / 1000000 AS mentions, {_SUMS}
             FROM keyword_rollup r
             WHERE r.grain = $grain AND r.bucket >= $start AND r.bucket < $end AND r.videos > 0
-              AND {_in("r.keyword", "kw", list(dict.fromkeys(keywords)), params)} AND r.modality = $modality
+              AND {matches} AND r.modality = $modality
               AND ($region = '*' OR r.region = $region) AND ($category = '*' OR r.category = $category)
             GROUP BY r.keyword, r.bucket
         )
-        SELECT k.*, CAST(k.videos AS DOUBLE PRECISION) / t.videos AS share
-        FROM k LEFT JOIN bucket_totals t
-          ON t.bucket = k.bucket AND t.grain = $grain AND t.region = $region AND t.category = $category
-        ORDER BY k.keyword, k.bucket
     """  # noqa: S608 - fixed names; values are bound parameters
-    found = reader.read(statement, params)
+    totals = (
+        "LEFT JOIN bucket_totals t "
+        "ON t.bucket = {b} AND t.grain = $grain AND t.region = $region AND t.category = $category"
+    )
     if not dense:
-        return found[columns]
-    return _densify(found[columns], list(dict.fromkeys(keywords)), span, grain)
-
-
-def _densify(found: pd.DataFrame, keywords: list[str], span: tuple[datetime, datetime], grain: str) -> pd.DataFrame:
-    """Every (keyword, bucket) of the span, zeros where nothing was mentioned."""
-    buckets = pd.date_range(span[0], span[1], freq=GRAINS[grain], inclusive="left").as_unit("us")
-    grid = pd.MultiIndex.from_product([keywords, buckets], names=["keyword", "bucket"])
-    dense = found.assign(bucket=found["bucket"].astype("datetime64[us]")).set_index(["keyword", "bucket"])
-    dense = dense.reindex(grid)
-    for column in ("videos", *COUNTERS):
-        dense[column] = dense[column].fillna(0).astype("int64")
-    dense["mentions"] = dense["mentions"].astype("float64").fillna(0.0)
-    dense["share"] = dense["share"].astype("float64").fillna(0.0)
-    return dense.reset_index()
+        statement = f"""
+            WITH {rollup}
+            SELECT k.*, CAST(k.videos AS DOUBLE PRECISION) / t.videos AS share
+            FROM k {totals.format(b="k.bucket")}
+            ORDER BY k.keyword, k.bucket
+        """  # noqa: S608 - fixed names; values are bound parameters
+        return reader.read(statement, params)[columns]
+    # Every (keyword, bucket) of the span, zeros where nothing was mentioned (sparklines need the gaps).
+    params["last"] = span[1] - GRAINS[grain].to_pytimedelta()
+    params["step"] = "1 hour" if grain == "hour" else "1 day"
+    values = ", ".join(f"(${name})" for name in sorted(p for p in params if p.startswith("kw_")))
+    counters = ", ".join(f"coalesce(k.{c}, 0) AS {c}" for c in COUNTERS)
+    statement = f"""
+        WITH {rollup},
+        words AS (SELECT w.keyword FROM (VALUES {values}) AS w(keyword)),
+        buckets AS (
+            SELECT g.bucket FROM generate_series(
+                CAST($start AS TIMESTAMP), CAST($last AS TIMESTAMP), CAST($step AS INTERVAL)
+            ) AS g(bucket)
+        )
+        SELECT w.keyword, b.bucket, coalesce(k.videos, 0) AS videos,
+               coalesce(k.mentions, CAST(0 AS DOUBLE PRECISION)) AS mentions, {counters},
+               coalesce(CAST(k.videos AS DOUBLE PRECISION) / t.videos, CAST(0 AS DOUBLE PRECISION)) AS share
+        FROM words w CROSS JOIN buckets b
+        LEFT JOIN k ON k.keyword = w.keyword AND k.bucket = b.bucket
+        {totals.format(b="b.bucket")}
+        ORDER BY w.keyword, b.bucket
+    """  # noqa: S608 - fixed names; values are bound parameters
+    return reader.read(statement, params)[columns]
 
 
 @dataclass
@@ -289,28 +306,28 @@ def keyword_detail(
     series = keyword_series(
         reader, [keyword], grain=grain, start=span[0], end=span[1], region=region, category=category
     ).drop(columns=["keyword"])
-    params = {"keyword": keyword, "grain": grain, "start": span[0], "end": span[1]}
-    breakdown = reader.read(
-        f"""
-        SELECT r.modality, r.region, r.category, min(r.display) AS display, CAST(sum(r.videos) AS BIGINT) AS videos,
-               CAST(sum(r.mention_micros) AS DOUBLE PRECISION) / 1000000 AS mentions, {_SUMS}
-        FROM keyword_rollup r
-        WHERE r.keyword = $keyword AND r.grain = $grain AND r.bucket >= $start AND r.bucket < $end AND r.videos > 0
-        GROUP BY r.modality, r.region, r.category
-        """,  # noqa: S608 - fixed names; values are bound parameters
-        params,
-    )
-    sliced = breakdown[
-        ((breakdown["region"] == region) | (region == ALL)) & ((breakdown["category"] == category) | (category == ALL))
-    ]
-    folded = sliced[sliced["modality"] == ALL]
+    params = {
+        "keyword": keyword,
+        "grain": grain,
+        "start": span[0],
+        "end": span[1],
+        "region": region,
+        "category": category,
+    }
+    parts = reader.read(_BREAKDOWN, params)
+    by = {name: group.drop(columns=["part", "display"]) for name, group in parts.groupby("part", sort=False)}
+
+    def part(name: str) -> pd.DataFrame:
+        found = by.get(name, parts.iloc[0:0].drop(columns=["part", "display"]))
+        return found.rename(columns={"name": name}).reset_index(drop=True)
+
     detail = KeywordDetail(
         keyword=keyword,
-        display=str(breakdown["display"].min()) if len(breakdown) else None,
+        display=str(parts["display"].iloc[0]) if len(parts) else None,
         series=series,
-        modalities=_totals(sliced[sliced["modality"] != ALL], "modality"),
-        regions=_totals(breakdown[(breakdown["modality"] == ALL) & _match(breakdown, "category", category)], "region"),
-        categories=_totals(breakdown[(breakdown["modality"] == ALL) & _match(breakdown, "region", region)], "category"),
+        modalities=part("modality"),
+        regions=part("region"),
+        categories=part("category"),
         examples=example_videos(
             reader, keyword, start=span[0], end=span[1], region=region, category=category, limit=examples
         ),
@@ -318,35 +335,40 @@ def keyword_detail(
         start=span[0],
         end=span[1],
     )
-    if len(folded):
-        sums = pd.DataFrame([{c: folded[c].sum() for c in ("videos", "mentions", *COUNTERS)}])
-        detail.totals = {str(k): _plain(v) for k, v in _with_rates(sums).to_dict("records")[0].items()}
+    totals = part("total")
+    if len(totals):
+        detail.totals = {str(k): _plain(v) for k, v in totals.drop(columns=["total"]).to_dict("records")[0].items()}
     return detail
 
 
-def _match(frame: pd.DataFrame, column: str, value: str) -> pd.Series:
-    return frame[column] == value if value != ALL else pd.Series(True, index=frame.index)
+def _part(kind: str, column: str, where: str) -> str:
+    return f"""
+        SELECT '{kind}' AS part, {column} AS name, CAST(sum(videos) AS BIGINT) AS videos,
+               CAST(sum(mention_micros) AS DOUBLE PRECISION) / 1000000 AS mentions,
+               {", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in COUNTERS)}
+        FROM r WHERE {where} {"GROUP BY " + column if column != "'*'" else "HAVING count(*) > 0"}
+    """  # noqa: S608 - fixed names only
 
 
-def _totals(frame: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Sums per ``by`` with the engagement rates, largest first."""
-    columns = [by, "videos", "mentions", *COUNTERS]
-    if frame.empty:
-        return _with_rates(pd.DataFrame(columns=columns).astype({c: "int64" for c in ("videos", *COUNTERS)}))
-    grouped = frame.groupby(by, as_index=False)[["videos", "mentions", *COUNTERS]].sum()
-    return _with_rates(grouped).sort_values(["videos", by], ascending=[False, True]).reset_index(drop=True)
-
-
-def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
-    """engagement_total and the per-view rates, computed the way the SQL does."""
-    out = frame.copy()
-    total = sum(out[c].fillna(0) for c in ENGAGEMENT_PARTS) if len(out) else pd.Series(dtype="int64")
-    views = out["views"].astype("float64").where(out["views"] > 0) if len(out) else pd.Series(dtype="float64")
-    out["engagement_total"] = total
-    out["engagement_rate"] = total / views
-    out["virality_index"] = out["shares"] / views
-    out["discussion_rate"] = out["comments"] / views
-    return out
+_IN_REGION: Final = "($region = '*' OR region = $region)"
+_IN_CATEGORY: Final = "($category = '*' OR category = $category)"
+# One round trip for a keyword's breakdowns: per modality (in the slice), per region (in the category),
+# per category (in the region), and the slice's total; each video once in all but the modality rows.
+_BREAKDOWN: Final = f"""
+    WITH r AS (
+        SELECT modality, region, category, display, videos, mention_micros, {", ".join(COUNTERS)}
+        FROM keyword_rollup
+        WHERE keyword = $keyword AND grain = $grain AND bucket >= $start AND bucket < $end AND videos > 0
+    ),
+    parts AS (
+        {_part("modality", "modality", f"modality <> '{ALL}' AND {_IN_REGION} AND {_IN_CATEGORY}")}
+        UNION ALL {_part("region", "region", f"modality = '{ALL}' AND {_IN_CATEGORY}")}
+        UNION ALL {_part("category", "category", f"modality = '{ALL}' AND {_IN_REGION}")}
+        UNION ALL {_part("total", "'*'", f"modality = '{ALL}' AND {_IN_REGION} AND {_IN_CATEGORY}")}
+    )
+    SELECT p.*, {_RATES}, (SELECT min(display) FROM r) AS display FROM parts p
+    ORDER BY part, videos DESC, name
+"""  # noqa: S608 - fixed names; values are bound parameters
 
 
 def _plain(value: Any) -> Any:

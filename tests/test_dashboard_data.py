@@ -1,0 +1,186 @@
+"""The dashboard's reads over a real store on both backends: several selected slices add up to what the query
+layer answers for each slice, and every answer stays inside the filters."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("streamlit", reason="the dashboard extra (streamlit) is not installed")
+
+from tiktrend import query
+from tiktrend.collect.simulator import SimConfig
+from tiktrend.dashboard import data
+from tiktrend.dashboard.filters import Filters
+from tiktrend.pipeline import run_pipeline
+from tiktrend.settings import Settings
+from tiktrend.store import ALL, open_store
+
+SCENARIO = SimConfig(seed=5, hours=60, videos_per_hour=60, n_trends=4)
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A store filled by one run of the pipeline on a small simulated feed, on each backend."""
+    root = tmp_path_factory.mktemp(f"dashboard-data-{request.param}")
+    schema = None
+    if request.param == "duckdb":
+        found = f"duckdb:///{root / 'tiktrend.duckdb'}"
+    else:
+        database: str = request.getfixturevalue("pg_database")
+        schema = f"dashboard_{secrets.token_hex(4)}"
+        _postgres(database, "CREATE SCHEMA {}", schema)
+        found = f"{database}?options=-csearch_path%3D{schema}"
+    store = open_store(found)
+    try:
+        run_pipeline(store, Settings(data_dir=root, database_url=found), simulation=SCENARIO)
+    finally:
+        store.close()
+    yield found
+    data.reader(found).close()
+    if schema is not None:
+        _postgres(database, "DROP SCHEMA IF EXISTS {} CASCADE", schema)
+
+
+def _postgres(database: str, statement: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL(statement).format(psycopg.sql.Identifier(schema)))
+
+
+@pytest.fixture(scope="module")
+def whole(url: str) -> Filters:
+    """No filter but the store's whole range of days."""
+    choices = data.choices(url, data.version(url))
+    return Filters(first_day=choices.first_day, last_day=choices.last_day, top_n=20)
+
+
+def test_choices_are_what_the_store_holds(url: str) -> None:
+    choices = data.choices(url, data.version(url))
+    assert set(choices.regions) == set(SCENARIO.regions)
+    assert choices.categories and ALL not in choices.categories
+    assert choices.first_day == SCENARIO.start.date()
+    assert choices.last_day is not None and choices.first_day < choices.last_day <= (SCENARIO.end.date())
+
+
+def test_trends_of_several_regions_are_each_regions_best(url: str, whole: Filters) -> None:
+    version = data.version(url)
+    picked = replace(whole, regions=("US", "VN"), top_n=10)
+    found = data.trends(url, version, picked, "1d", "threshold")
+    assert not found.empty and len(found) <= 10
+    assert set(found["region"]) <= {"US", "VN"}
+    assert found["score"].is_monotonic_decreasing
+    reader = data.reader(url)
+    each = pd.concat(
+        query.trends(reader, window="1d", detector="threshold", region=r, limit=10).rows for r in ("US", "VN")
+    )
+    best = each.sort_values(["score", "keyword"], ascending=[False, True]).head(10)
+    assert list(found["keyword"]) == list(best["keyword"])
+
+
+def test_sparklines_follow_each_trend_in_its_slice(url: str, whole: Filters) -> None:
+    version = data.version(url)
+    picked = replace(whole, regions=("US", "DE"), top_n=5)
+    found = data.trends(url, version, picked, "1d", "threshold")
+    lines = data.sparklines(url, version, found, picked)
+    assert len(lines) == len(found)
+    days = (picked.last_day - picked.first_day).days + 1  # type: ignore[operator]
+    first = found.iloc[0]
+    expected = query.keyword_series(
+        data.reader(url),
+        [first["keyword"]],
+        grain="hour",
+        start=picked.start,
+        end=picked.end,
+        region=first["region"],
+        category=first["category"],
+        modality=first["modality"],
+    )
+    assert lines[0] == expected["videos"].astype(float).tolist()
+    assert all(len(line) == days * 24 for line in lines)
+
+
+def test_region_and_category_totals_add_up_over_the_selection(url: str, whole: Filters) -> None:
+    version = data.version(url)
+    reader = data.reader(url)
+    everything = data.by_region(url, version, whole)
+    direct = query.regions(reader, start=whole.start, end=whole.end)
+    assert everything.set_index("region")["videos"].to_dict() == direct.set_index("region")["videos"].to_dict()
+    categories = tuple(sorted(query.categories(reader)["category"])[:2])
+    picked = replace(whole, regions=("US", "VN"), categories=categories)
+    some = data.by_region(url, version, picked).set_index("region")
+    assert set(some.index) <= {"US", "VN"}
+    for region in some.index:
+        parts = [query.regions(reader, start=whole.start, end=whole.end, category=c) for c in categories]
+        expected = sum(int(p.set_index("region")["videos"].get(region, 0)) for p in parts)
+        assert int(some.loc[region, "videos"]) == expected
+    per_category = data.by_category(url, version, picked)
+    assert set(per_category["category"]) <= set(categories)
+    assert int(per_category["videos"].sum()) == int(some["videos"].sum())
+
+
+def test_keyword_evidence_adds_the_selected_regions(url: str, whole: Filters) -> None:
+    version = data.version(url)
+    reader = data.reader(url)
+    keyword = str(data.top_keywords(url, version, whole)["keyword"].iloc[0])
+    picked = replace(whole, regions=("US", "VN"))
+    evidence = data.keyword_evidence(url, version, keyword, picked)
+    assert evidence.found
+    grain = data.grain_of(picked)
+    expected = sum(
+        int(
+            query.keyword_series(reader, [keyword], grain=grain, start=picked.start, end=picked.end, region=r)[
+                "videos"
+            ].sum()
+        )
+        for r in ("US", "VN")
+    )
+    assert int(evidence.series["videos"].sum()) == expected
+    assert set(evidence.regions["region"]) <= {"US", "VN"}
+    assert not evidence.examples.empty
+    assert set(evidence.examples["region"]) <= {"US", "VN"}
+    assert evidence.examples["views"].is_monotonic_decreasing
+    for link, author, video in zip(
+        evidence.examples["link"], evidence.examples["author"], evidence.examples["video_id"], strict=True
+    ):
+        assert link == f"https://www.tiktok.com/@{author}/video/{video}"
+
+
+def test_the_modality_filter_narrows_the_keywords_and_their_videos(url: str, whole: Filters) -> None:
+    version = data.version(url)
+    picked = replace(whole, modalities=("music",))
+    top = data.top_keywords(url, version, picked)
+    assert set(top["modality"]) == {"music"}
+    evidence = data.keyword_evidence(url, version, str(top["keyword"].iloc[0]), picked)
+    assert set(evidence.modalities["modality"]) == {"music"}
+    assert all("music" in str(m).split(",") for m in evidence.examples["modalities"])
+
+
+def test_pipeline_health_reads_the_run_log(url: str) -> None:
+    version = data.version(url)
+    runs = data.runs(url, version, 5)
+    assert list(runs["status"]) == ["ok"]
+    figures = data.run_figures(url, version, 5)
+    assert {"records_read", "records_accepted", "records_quarantined"} <= set(figures.volumes["metric"])
+    assert set(figures.timings["stage"]) >= {"rollup", "detect"}
+    assert data.quarantine(url, version).empty
+
+
+def test_a_missing_store_is_named_as_such(tmp_path: Path) -> None:
+    with pytest.raises(data.StoreMissing):
+        data.reader(f"duckdb:///{tmp_path / 'none.duckdb'}")
+
+
+def test_days_outside_the_data_give_empty_answers_not_errors(url: str, whole: Filters) -> None:
+    version = data.version(url)
+    far = replace(whole, first_day=date(2001, 1, 1), last_day=date(2001, 1, 2))
+    assert data.top_keywords(url, version, far).empty
+    assert data.by_region(url, version, far).empty
+    assert not data.keyword_evidence(url, version, "anything", far).found

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -63,6 +64,30 @@ def test_only_earlier_detections_of_the_same_key_count() -> None:
     assert carried(ranked(T), stored((T - H, T - 9 * H), keyword="cake")) == T
     assert carried(ranked(T), stored()) == T  # an empty history changes nothing
     assert carried(ranked(T), pd.DataFrame(columns=[*KEY, "as_of", "first_detected_at"])) == T
+
+
+def test_many_keys_at_once_agree_with_a_walk_back_through_each_history() -> None:
+    rng = np.random.default_rng(4)
+    keys = [f"k{i}" for i in range(40)]
+    now = pd.DataFrame(
+        {**KEY, "keyword": keys, "as_of": T, "first_detected_at": T - pd.to_timedelta(rng.integers(0, 6, 40), "h")}
+    )
+    rows = []
+    for key in keys:
+        for back in sorted(rng.choice(np.arange(1, 60), size=int(rng.integers(0, 12)), replace=False)):
+            first = None if rng.random() < 0.3 else T - (back + int(rng.integers(0, 5))) * H
+            rows.append({**KEY, "keyword": key, "as_of": T - int(back) * H, "first_detected_at": first})
+    history = pd.DataFrame(rows)
+    got = carry_first_detection(now, history, 3 * H).set_index("keyword")["first_detected_at"]
+    moved = (got.to_numpy() < now["first_detected_at"].to_numpy()).sum()
+    assert 10 < moved < 40  # many carried back, some not: the case is not trivial either way
+    for key, first in zip(now["keyword"], now["first_detected_at"], strict=True):
+        mine = history[history["keyword"] == key].sort_values("as_of", ascending=False)
+        for seen_at, seen_first in zip(mine["as_of"], mine["first_detected_at"], strict=True):
+            if seen_at < first - 3 * H:
+                break
+            first = min(first, seen_at if pd.isna(seen_first) else seen_first)
+        assert got[key] == first, key
 
 
 def test_zone_aware_and_naive_moments_compare_as_utc() -> None:

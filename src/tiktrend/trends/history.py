@@ -28,20 +28,20 @@ def carry_first_detection(ranked: pd.DataFrame, stored: pd.DataFrame, tolerance:
     earlier = seen[seen["as_of"] < as_of].assign(first=lambda f: f["first"].fillna(f["as_of"]))
     if earlier.empty:
         return ranked
-    # Newest first: each one in reach may reach further back, and the first one out of reach ends the walk.
-    history = {
-        key: list(zip(group["as_of"], group["first"], strict=True))
-        for key, group in earlier.sort_values("as_of", ascending=False).groupby(SLICE, sort=False)
-    }
-    firsts = []
-    for key, first in zip(ranked[SLICE].itertuples(index=False, name=None), ranked["first_detected_at"], strict=True):
-        first = pd.Timestamp(first)
-        for seen_at, seen_first in history.get(key, []):
-            if seen_at < first - tolerance:
-                break
-            first = min(first, seen_first)
-        firsts.append(first)
-    return ranked.assign(first_detected_at=_utc(pd.Series(firsts, index=ranked.index)))
+    # Each stored row in reach may reach further back (a row stored without a first detection only by its own
+    # as_of), so widen until nothing changes: as many rounds as the longest such chain, two for carried rows.
+    keyed = ranked[SLICE].assign(_row=range(len(ranked)), first=ranked["first_detected_at"].to_numpy())
+    candidates = keyed.merge(earlier[[*SLICE, "as_of", "first"]].rename(columns={"first": "seen_first"}), on=SLICE)
+    firsts = keyed.set_index("_row")["first"]
+    while not candidates.empty:
+        reach = firsts.reindex(candidates["_row"]).to_numpy() - pd.Timedelta(tolerance)
+        inside = candidates[candidates["as_of"].to_numpy() >= reach]
+        best = inside.groupby("_row")["seen_first"].min().reindex(firsts.index)
+        moved = firsts.mask(best < firsts, best)
+        if moved.equals(firsts):
+            break
+        firsts = moved
+    return ranked.assign(first_detected_at=_utc(pd.Series(firsts.to_numpy(), index=ranked.index)))
 
 
 def _utc(values: pd.Series) -> pd.Series:

@@ -29,7 +29,18 @@ def _retries() -> dict[str, Any]:
         "retry_delay": timedelta(seconds=settings.airflow_retry_delay_s),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": _mark_failed,
     }
+
+
+def _mark_failed(context: Any) -> None:
+    """A task that failed for good marks the tiktrend run failed, with its error (``tiktrend status`` shows it)."""
+    error = context.get("exception")
+    task_id = context["ti"].task_id
+    # `airflow dags test` runs tasks without handing the exception to the callback: the task's log has it then.
+    why = f"{type(error).__name__}: {error}" if error is not None else "see the task's log in Airflow"
+    with closing(_store(_settings())) as store:
+        store.finish_run(f"airflow-{context['dag_run'].run_id}", "failed", {}, error=f"task {task_id} failed: {why}")
 
 
 PARAMS = {
@@ -86,7 +97,7 @@ def _interval() -> Any:
 
 
 def _run_id() -> str:
-    return f"airflow-{get_current_context()['dag_run'].run_id}"
+    return f"airflow-{get_current_context()['dag_run'].run_id}"  # the same for every task and retry of a run
 
 
 @dag(

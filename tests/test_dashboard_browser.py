@@ -44,6 +44,7 @@ PLOTS = "() => [...document.querySelectorAll('.js-plotly-plot')].map(d => JSON.s
 @dataclass
 class Dashboard:
     url: str
+    store_url: str
     top_trend: str = ""  # the display name of the store's best 1d threshold trend, read before the server starts
 
 
@@ -88,7 +89,7 @@ def _start(store_url: str, workdir: Path) -> Iterator[Dashboard]:
     )
     try:
         _wait_healthy(port, process, workdir / f"dashboard-{port}.log")
-        yield Dashboard(url=f"http://127.0.0.1:{port}")
+        yield Dashboard(url=f"http://127.0.0.1:{port}", store_url=store_url)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -319,3 +320,32 @@ def test_the_backtest_view_compares_the_detectors(dashboard: Dashboard, page: An
     bars = plot_data(page)[0]
     assert {x for trace in bars for x in values(trace["x"])} == {"threshold", "poisson"}
     assert_clean(page, artifacts / "backtests.png")
+
+
+def _hold_for_writing(url: str) -> Any:
+    """Open the store read-write, as a pipeline run does, once the dashboard has released the file."""
+    from tiktrend.store import StoreError
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return open_store(url)
+        except StoreError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_a_store_being_written_says_busy_then_reads_again(dashboard: Dashboard, page: Any, artifacts: Path) -> None:
+    writer = _hold_for_writing(dashboard.store_url)
+    try:
+        page.goto(dashboard.url)
+        page.get_by_text("being written by another process").wait_for()
+        settle(page)
+        assert_clean(page, artifacts / "busy.png")
+    finally:
+        writer.close()
+    page.get_by_role("button", name="Retry").click()
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible")
+    settle(page)
+    assert_clean(page, artifacts / "after-busy.png")

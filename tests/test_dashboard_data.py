@@ -184,3 +184,14 @@ def test_days_outside_the_data_give_empty_answers_not_errors(url: str, whole: Fi
     assert data.top_keywords(url, version, far).empty
     assert data.by_region(url, version, far).empty
     assert not data.keyword_evidence(url, version, "anything", far).found
+
+
+def test_keyword_evidence_says_where_it_trends(url: str, whole: Filters) -> None:
+    version = data.version(url)
+    best = data.trends(url, version, whole, "1d", "threshold").iloc[0]
+    evidence = data.keyword_evidence(url, version, str(best["keyword"]), replace(whole, regions=("US",)))
+    ranked = evidence.trends
+    assert set(ranked["region"]) <= {"US", ALL}
+    everywhere = ranked[(ranked["time_window"] == "1d") & (ranked["detector"] == "threshold")]
+    everywhere = everywhere[(everywhere[["region", "category", "modality"]] == ALL).all(axis=1)]
+    assert list(everywhere["rank"]) == [int(best["rank"])]

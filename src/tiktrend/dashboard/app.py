@@ -247,6 +247,7 @@ def keyword_view(source: Source, filters: Filters) -> None:
         width="stretch",
         key="keyword_regions",
     )
+    _keyword_trends(evidence.trends)
     st.subheader("Example videos")
     if evidence.examples.empty:
         st.caption("No example video in the selected range.")
@@ -258,6 +259,21 @@ def keyword_view(source: Source, filters: Filters) -> None:
         views = int(video["views"]) if pd.notna(video["views"]) else 0
         lines.append(f"- {who}: {views:,} views; {charts.plain_markdown(video['caption'])}")
     st.markdown("\n".join(lines))
+
+
+def _keyword_trends(ranked: pd.DataFrame) -> None:
+    """Where the keyword ranks in the latest detections: window, detector, slice, rank, stage and score."""
+    st.subheader("Where it trends now")
+    if ranked.empty:
+        st.caption("No stored detection ranks this keyword in the selected slices.")
+        return
+    columns = ["time_window", "detector", "region", "category", "modality", "rank", "stage", "score", "growth"]
+    st.dataframe(
+        ranked[[c for c in columns if c in ranked]].sort_values(["rank", "time_window", "detector"]),
+        hide_index=True,
+        width="stretch",
+        key="keyword_trends",
+    )
 
 
 def engagement_view(source: Source, filters: Filters) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -47,6 +47,7 @@ class KeywordEvidence:
     modalities: pd.DataFrame
     regions: pd.DataFrame
     examples: pd.DataFrame
+    trends: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def found(self) -> bool:
@@ -176,7 +177,13 @@ def keyword_evidence(url: str, version: str, keyword: str, filters: Filters) -> 
     modalities = _only(detail.modalities, "modality", filters.modalities)
     regions = _only(detail.regions, "region", filters.regions)
     examples = _examples(found, keyword, filters)
-    return KeywordEvidence(keyword, detail.display or keyword, summed, modalities, regions, examples)
+    ranked = detail.trends
+    for column, values in (("region", filters.regions), ("category", filters.categories)):
+        if values and column in ranked:
+            ranked = ranked[ranked[column].isin([*values, ALL])]
+    if filters.modalities and "modality" in ranked:
+        ranked = ranked[ranked["modality"].isin([*filters.modalities, ALL])]
+    return KeywordEvidence(keyword, detail.display or keyword, summed, modalities, regions, examples, ranked)
 
 
 def _only(frame: pd.DataFrame, column: str, values: tuple[str, ...]) -> pd.DataFrame:

@@ -235,7 +235,7 @@ def test_airflow_keeps_its_metadata_in_its_own_database(resolved: dict[str, Any]
 
 def test_the_tiktrend_commands_the_services_run_exist(resolved: dict[str, Any]) -> None:
     runner = CliRunner()
-    for name in ("tiktrend-migrate", "tiktrend-api"):
+    for name in ("tiktrend-migrate", "tiktrend-api", "tiktrend-dashboard"):
         command = resolved["services"][name]["command"]
         words = [w for w in command if not w.startswith("-")][:2] if command[0] == "db" else [command[0]]
         options = [w for w in command if w.startswith("--")]

@@ -91,10 +91,13 @@ def stats_figures(videos: pd.DataFrame) -> Figures:
 _ALL_MISSING = " AND ".join(f"{c} IS NULL" for c in COUNTERS)
 _ANY_MISSING = " OR ".join(f"{c} IS NULL" for c in COUNTERS)
 
+# count(*) over a DISTINCT subquery, not count(DISTINCT ...): PostgreSQL can hash the former, it sorts the latter.
 _STORE_FIGURES = f"""
     SELECT
-        (SELECT count(DISTINCT keyword) FROM keyword_mentions WHERE NOT is_generic),
-        (SELECT count(DISTINCT keyword) FROM keyword_mentions WHERE NOT is_generic AND posted_at >= ?),
+        (SELECT count(*) FROM (SELECT DISTINCT keyword FROM keyword_mentions WHERE NOT is_generic) k),
+        (SELECT count(*) FROM (
+            SELECT DISTINCT keyword FROM keyword_mentions WHERE NOT is_generic AND posted_at >= ?
+        ) r),
         (SELECT count(*) FROM videos),
         (SELECT count(*) FROM videos WHERE {_ALL_MISSING}),
         (SELECT count(*) FROM videos WHERE ({_ANY_MISSING}) AND NOT ({_ALL_MISSING}))

@@ -137,6 +137,8 @@ def test_the_dashboard_command_runs_streamlit_offline_and_headless() -> None:
         "--server.port=8600",
     ):
         assert option in command
+    assert "--browser.serverAddress=localhost" in command  # no public-address lookup on a wildcard host
+    assert not any("serverAddress" in o for o in streamlit_command(host="127.0.0.1", port=8600))
     result = CliRunner().invoke(app, ["dashboard", "--help"])
     assert result.exit_code == 0
     assert "--host" in result.output and "--port" in result.output

@@ -14,6 +14,7 @@ from tiktrend.settings import Settings
 
 console = Console()
 errors = Console(stderr=True)
+WILDCARDS = ("0.0.0.0", "::", "")
 
 
 def streamlit_command(*, host: str, port: int) -> list[str]:
@@ -32,6 +33,9 @@ def streamlit_command(*, host: str, port: int) -> list[str]:
         "--server.runOnSave=false",
         "--client.toolbarMode=viewer",
         "--global.developmentMode=false",
+        # On a wildcard address Streamlit would ask checkip.amazonaws.com for the machine's public address to
+        # print it; naming the address to print keeps it offline.
+        *(["--browser.serverAddress=localhost"] if host in WILDCARDS else []),
     ]
 
 
@@ -50,7 +54,8 @@ def dashboard_command(
     settings = Settings()
     # The app reads its own Settings; the resolved URL is passed on so a relative data_dir means the same store.
     env = {**os.environ, "TIKTREND_DATABASE_URL": settings.database_url}
-    console.print(f"dashboard over [bold]{settings.database_url}[/] at http://{host}:{port} (Ctrl-C stops it)")
+    shown = "localhost" if host in WILDCARDS else host
+    console.print(f"dashboard over [bold]{settings.database_url}[/] at http://{shown}:{port} (Ctrl-C stops it)")
     command = streamlit_command(host=host, port=port)
     sys.stdout.flush()
     # Streamlit replaces this process, so a stop signal (Ctrl-C, docker stop, a test's SIGTERM) reaches it.

@@ -96,6 +96,10 @@ def _interval() -> Any:
     return Interval(datetime.fromtimestamp(start.timestamp(), tz=UTC), datetime.fromtimestamp(end.timestamp(), tz=UTC))
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _run_id() -> str:
     return f"airflow-{get_current_context()['dag_run'].run_id}"  # the same for every task and retry of a run
 
@@ -129,7 +133,7 @@ def tiktrend_pipeline() -> None:
             for source in params["sources"]:
                 if source == "simulator":
                     start = (
-                        datetime.fromisoformat(params["sim_start"]).replace(tzinfo=UTC)
+                        _utc(datetime.fromisoformat(params["sim_start"]))
                         if params["sim_start"]
                         else interval.end - timedelta(hours=params["sim_hours"])
                     )

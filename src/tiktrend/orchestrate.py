@@ -208,7 +208,7 @@ def collect_simulated(settings: Settings, interval: Interval, config: Any) -> Co
         path.unlink()
         return Collected()
     collected = collect_file(path, settings, fmt="tiktrend", source="simulator", day=interval.start.date())
-    collected.simulated = str(path)
+    path.unlink()  # the raw zone keeps the batch; the interval's feed would only take the disk twice
     return collected
 
 

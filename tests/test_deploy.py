@@ -243,3 +243,17 @@ def test_the_tiktrend_commands_the_services_run_exist(resolved: dict[str, Any]) 
         assert result.exit_code == 0, f"{name}: tiktrend {' '.join(words)}: {result.output}"
         for option in options:
             assert option in result.output, f"{name}: tiktrend {' '.join(words)} has no {option}"
+
+
+def test_every_airflow_setting_is_an_option_airflow_knows(resolved: dict[str, Any]) -> None:
+    templates = sorted((ROOT / ".venv-airflow").glob("lib/python*/site-packages/airflow/config_templates/config.yml"))
+    if not templates:
+        pytest.skip("Airflow's own environment is missing: `make airflow-env` builds it (make test does)")
+    known = yaml.safe_load(templates[0].read_text())
+    names = {
+        n for s in resolved["services"].values() for n in (s.get("environment") or {}) if n.startswith("AIRFLOW__")
+    }
+    assert names
+    for name in sorted(names):
+        section, option = name.removeprefix("AIRFLOW__").lower().split("__", 1)
+        assert option in known.get(section, {}).get("options", {}), f"{name}: Airflow has no [{section}] {option}"

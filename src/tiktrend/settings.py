@@ -20,7 +20,7 @@ class Settings(BaseSettings):
         description="duckdb:///path/file.duckdb (default: <data_dir>/tiktrend.duckdb) or postgresql://...",
     )
     chunk_size: int = Field(default=20_000, ge=1, description="Records normalized and loaded per batch chunk.")
-    chunk_mib: int = Field(default=16, ge=1, description="...or fewer, once their source text passes this many MiB.")
+    chunk_mib: int = Field(default=8, ge=1, description="...or fewer, once their source text passes this many MiB.")
     # The PostgreSQL backend (postgresql:// URLs); docs/storage.md explains each.
     pg_pool_size: int = Field(default=4, ge=1, description="Connections the PostgreSQL pool keeps at most.")
     pg_connect_timeout_s: int = Field(default=10, ge=1, description="Seconds to wait for a PostgreSQL connection.")

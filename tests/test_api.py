@@ -328,3 +328,28 @@ def test_an_empty_store_answers_empty_lists(tmp_path: Path) -> None:
         assert "holds none yet" in client.get("/trends", params={"region": "US"}).json()["detail"]
         assert ok(client, "/metrics".replace("/metrics", "/regions"))["items"] == []
         assert client.get("/metrics").text.startswith("# HELP tiktrend_store_up")
+
+
+def test_kept_answers_last_until_a_run_changes_the_data(filled: Filled, tmp_path: Path) -> None:
+    import time
+
+    from tiktrend.store import open_store
+
+    path = tmp_path / "cached.duckdb"
+    shutil.copy(filled.duckdb.removeprefix("duckdb:///"), path)
+    url = f"duckdb:///{path}"
+    reader = DuckDBReader(url, hold_s=0)
+    app = create_app(Settings(data_dir=tmp_path, database_url=url, api_cache_check_s=0.2), reader=reader)
+    with TestClient(app) as client:
+        first = client.get("/runs")
+        assert client.get("/runs").content == first.content
+        assert client.get("/runs", params={"format": "csv"}).headers["content-type"].startswith("text/csv")
+        time.sleep(0.5)  # the reader lets go of the file once idle
+        store = open_store(url)
+        store.start_run("a-later-run", "run", {})
+        store.close()
+        time.sleep(0.5)  # past the version check interval
+        later = ok(client, "/runs")
+    reader.close()
+    assert later["items"][0]["run_id"] == "a-later-run"
+    assert later["count"] == first.json()["count"] + 1

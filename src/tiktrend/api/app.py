@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
 from tiktrend import __version__
+from tiktrend.api.cache import ResponseCache
 from tiktrend.api.checks import KnownCache
 from tiktrend.query import CursorError, Reader, StoreBusy, open_reader
 from tiktrend.settings import Settings
@@ -67,6 +68,8 @@ def create_app(settings: Settings | None = None, reader: Reader | None = None) -
         lifespan=lifespan,
     )
     app.state.settings = settings
+    if settings.api_cache_check_s > 0:  # inside CORS: kept answers carry no origin's headers
+        app.add_middleware(ResponseCache, check_s=settings.api_cache_check_s)
     if settings.api_cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -161,7 +161,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page that records every request leaving the machine's loopback."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 2200})
     opened = context.new_page()
     opened.set_default_timeout(90_000)
     outside: list[str] = []

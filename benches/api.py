@@ -160,10 +160,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, workers: int):  # type: ignore[no-untyped-def]
+def server(url: str, workers: int, cache_s: float):  # type: ignore[no-untyped-def]
     """``tiktrend serve`` on a free loopback port; yields its base URL once /health answers."""
     port = free_port()
-    env = {**os.environ, "TIKTREND_DATABASE_URL": url}
+    env = {**os.environ, "TIKTREND_DATABASE_URL": url, "TIKTREND_API_CACHE_CHECK_S": str(cache_s)}
     command = [
         str(Path(sys.executable).parent / "tiktrend"), "serve", "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(workers), "--log-level", "warning",
@@ -264,7 +264,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
         if args.build_only:
             return BackendResult(backend, args.mentions, None if built is None else round(built, 1), [])
         endpoints = []
-        with server(url, args.workers) as base:
+        with server(url, args.workers, args.cache_s) as base:
             for name, paths in (
                 ("/trends", trend_paths(5_000)),
                 ("/keywords/{kw}", keyword_paths(args.mentions, 5_000)),
@@ -284,6 +284,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="Measured seconds per endpoint.")
     parser.add_argument("--warmup", type=float, default=3.0, help="Unmeasured seconds before each measurement.")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes.")
+    parser.add_argument(
+        "--cache-s", type=float, default=1.0, help="TIKTREND_API_CACHE_CHECK_S of the server (0: no kept answers)."
+    )
     parser.add_argument("--grow-videos", type=int, default=200_000, help="Videos per build batch (x5 rows).")
     parser.add_argument("--store-dir", default=None, help="Keep the built stores here (and reuse them).")
     parser.add_argument("--build-only", action="store_true", help="Build (or find) the stores, measure nothing.")
@@ -298,7 +301,8 @@ def main() -> None:
 
 
 def report(results: list[BackendResult], args: argparse.Namespace) -> None:
-    print(f"\nAPI bench: {args.mentions:,} mention rows, {args.clients} clients, {args.workers} worker(s)")
+    cache = f"answers kept (checked every {args.cache_s:g} s)" if args.cache_s else "no kept answers"
+    print(f"\nAPI bench: {args.mentions:,} mention rows, {args.clients} clients, {args.workers} worker(s), {cache}")
     print(f"{'backend':<10} {'endpoint':<16} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for result in results:
         for e in result.endpoints:
@@ -312,6 +316,7 @@ def report(results: list[BackendResult], args: argparse.Namespace) -> None:
         "mentions": args.mentions,
         "clients": args.clients,
         "workers": args.workers,
+        "cache_check_s": args.cache_s,
         "seconds": args.seconds,
         "results": [asdict(r) for r in results],
     }

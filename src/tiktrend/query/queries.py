@@ -399,20 +399,28 @@ def example_videos(
     }
     return reader.read(
         f"""
-        WITH m AS (
-            SELECT video_id, string_agg(modality, ',' ORDER BY modality) AS modalities
-            FROM keyword_mentions
+        WITH found AS (
+            SELECT video_id, modality FROM keyword_mentions
             WHERE keyword = $keyword
               AND (CAST($start AS TIMESTAMP) IS NULL OR posted_at >= $start)
               AND (CAST($end AS TIMESTAMP) IS NULL OR posted_at < $end)
               AND ($region = '*' OR region = $region) AND ($category = '*' OR category = $category)
-            GROUP BY video_id
+        ),
+        top AS (  -- the most viewed first, so the modalities are gathered for these few videos only
+            SELECT v.video_id, v.author, v.caption, v.video_url, v.cover_url, v.posted_at, v.region, v.category,
+                   {", ".join(f"v.{c}" for c in COUNTERS)}
+            FROM videos v WHERE v.video_id IN (SELECT video_id FROM found)
+            ORDER BY v.views DESC NULLS LAST, v.video_id
+            LIMIT $limit
+        ),
+        modalities AS (
+            SELECT f.video_id, string_agg(f.modality, ',' ORDER BY f.modality) AS modalities
+            FROM found f WHERE f.video_id IN (SELECT video_id FROM top) GROUP BY f.video_id
         )
-        SELECT v.video_id, v.author, v.caption, v.video_url, v.cover_url, v.posted_at, v.region, v.category,
-               m.modalities, {", ".join(f"v.{c}" for c in COUNTERS)}
-        FROM m JOIN videos v ON v.video_id = m.video_id
-        ORDER BY v.views DESC NULLS LAST, v.video_id
-        LIMIT $limit
+        SELECT t.video_id, t.author, t.caption, t.video_url, t.cover_url, t.posted_at, t.region, t.category,
+               m.modalities, {", ".join(f"t.{c}" for c in COUNTERS)}
+        FROM top t JOIN modalities m ON m.video_id = t.video_id
+        ORDER BY t.views DESC NULLS LAST, t.video_id
         """,  # noqa: S608 - fixed names; values are bound parameters
         params,
     )

@@ -282,6 +282,18 @@ def test_a_refusal_that_retrying_cannot_fix_is_not_retried(store: Store, receive
     assert set(alerts_table(store)["status"]) == {"pending"}
 
 
+def test_a_refused_message_stays_pending_and_the_others_still_go(store: Store, receiver: Receiver) -> None:
+    receiver.answers = [400]
+    report = deliver(store, hook(receiver), report=evaluate(store, [RULE]))
+    assert report.new > 1 and report.sent == report.new - 1 and report.pending == 1
+    assert report.error is not None and "answered 400" in report.error
+    table = alerts_table(store)
+    refused = table[table["status"] == "pending"]
+    assert len(refused) == 1 and "answered 400" in refused["last_error"].iloc[0]
+    again = deliver(store, hook(receiver))  # the receiver takes it now
+    assert again.sent == 1 and set(alerts_table(store)["status"]) == {"sent"}
+
+
 def test_without_a_webhook_alerts_go_to_the_log(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="tiktrend.alerts"):
         report = run_alerts(store, Settings(alert_window="1d", alert_min_growth=1.0))

@@ -295,12 +295,17 @@ def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Refusals of this one message (malformed, too large): the next alerts may still go through.
+REFUSED_MESSAGE = frozenset({400, 413, 422})
+
+
 class DeliveryError(RuntimeError):
     """The webhook did not take an alert; ``retry`` says whether trying again may help."""
 
-    def __init__(self, message: str, *, retry: bool) -> None:
+    def __init__(self, message: str, *, retry: bool, status: int | None = None) -> None:
         super().__init__(message)
         self.retry = retry
+        self.status = status
         self.attempts = 1
 
 
@@ -339,7 +344,11 @@ def post(client: httpx.Client, hook: Webhook, alert: dict[str, Any]) -> int:
             raise DeliveryError(f"the webhook could not be reached: {type(exc).__name__}: {exc}", retry=True) from exc
         if not answer.is_success:
             retry = answer.status_code == 429 or answer.status_code >= 500
-            raise DeliveryError(f"the webhook answered {answer.status_code}: {answer.text[:200]}", retry=retry)
+            raise DeliveryError(
+                f"the webhook answered {answer.status_code}: {answer.text[:200]}",
+                retry=retry,
+                status=answer.status_code,
+            )
 
     retrying = Retrying(
         stop=stop_after_attempt(hook.attempts),
@@ -356,7 +365,10 @@ def post(client: httpx.Client, hook: Webhook, alert: dict[str, Any]) -> int:
 
 
 def deliver(store: Store, hook: Webhook | None, *, report: AlertReport | None = None) -> AlertReport:
-    """Send every pending alert; stop at the first that fails (the receiver is down) and leave the rest pending."""
+    """Send every pending alert; stop at the first the receiver cannot take (down, wrong URL): the rest stay pending.
+
+    An alert whose message alone is refused (400, 413, 422) stays pending with its error, and the next ones go.
+    """
     report = report or AlertReport()
     pending = [
         dict(zip(("rule", *_CANDIDATE_COLUMNS, "attempts"), r, strict=True)) for r in fetch(store, _PENDING, [PENDING])
@@ -375,6 +387,12 @@ def deliver(store: Store, hook: Webhook | None, *, report: AlertReport | None = 
                 made = exc.attempts
                 execute(store, _MARK_FAILED, [made, str(exc)[:500], *key])
                 report.failed_attempts += made
+                if exc.status in REFUSED_MESSAGE:
+                    report.pending += 1
+                    refused = f"alert {alert_id(alert)} refused, kept pending: {exc}"
+                    report.error = f"{report.error}; {refused}" if report.error else refused
+                    log.warning("%s", refused)
+                    continue
                 report.pending += len(pending) - index
                 stopped = f"{exc}; {len(pending) - index} alert(s) stay pending and are sent on the next run"
                 report.error = f"{report.error}; {stopped}" if report.error else stopped

@@ -136,6 +136,18 @@ def _trend_history_down(conn: Connection, layout: Layout) -> None:
     conn.execute("ALTER TABLE trends DROP COLUMN first_detected_at")
 
 
+def _keyword_index_up(conn: Connection, layout: Layout) -> None:
+    # One keyword's rows (the API's and the dashboard's keyword detail, sparklines, example videos): without
+    # these, each read scans the rollups and the mentions, which are keyed by bucket and by video.
+    conn.execute("CREATE INDEX keyword_rollup_keyword ON keyword_rollup (keyword, grain, bucket)")
+    conn.execute("CREATE INDEX keyword_mentions_keyword ON keyword_mentions (keyword)")
+
+
+def _keyword_index_down(conn: Connection, layout: Layout) -> None:
+    conn.execute("DROP INDEX IF EXISTS keyword_mentions_keyword")
+    conn.execute("DROP INDEX IF EXISTS keyword_rollup_keyword")
+
+
 MIGRATIONS: Final = (
     Migration(
         1,
@@ -147,6 +159,7 @@ MIGRATIONS: Final = (
     Migration(3, "collection tables: video regions, external trend lists", _collect_up, _collect_down),
     Migration(4, "alerts sent and pending", _alerts_up, _alerts_down),
     Migration(5, "trends: first detection time, example videos", _trend_history_up, _trend_history_down),
+    Migration(6, "keyword indexes for one keyword's reads (API, dashboard)", _keyword_index_up, _keyword_index_down),
 )
 LATEST: Final = MIGRATIONS[-1].version
 

@@ -287,3 +287,20 @@ def test_the_reader_releases_the_file_for_a_pipeline(filled: Filled, tmp_path: A
 def test_a_missing_duckdb_file_says_what_to_do(tmp_path: Any) -> None:
     with pytest.raises(query.StoreBusy.__mro__[1], match="tiktrend run"):
         DuckDBReader(f"duckdb:///{tmp_path / 'absent.duckdb'}")
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_reads_from_many_threads_at_once(pair: Pair, backend: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    reader = getattr(pair, backend)
+    keyword = a_trending_keyword(pair)
+    expected = query.keyword_series(reader, [keyword], grain="day")
+
+    def ask(_: int) -> pd.DataFrame:
+        return query.keyword_series(reader, [keyword], grain="day")
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(ask, range(48)))
+    for answer in answers:
+        pd.testing.assert_frame_equal(answer, expected)

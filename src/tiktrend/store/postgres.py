@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -308,9 +309,20 @@ _ARROW_TYPES: Final = {
 }
 
 
+_conversions = threading.local()
+
+
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory DuckDB for result conversions (one connection refuses calls from two threads)."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_conversions, "con", None)
+    if con is None:
+        con = _conversions.con = duckdb.connect()
+    return con
+
+
 def _frame(cur: Cursor[TupleRow]) -> pd.DataFrame:
     """A result as the DuckDB store would return it: converted through DuckDB, so dtypes are identical."""
-    frame: pd.DataFrame = duckdb.from_arrow(_arrow(cur, cur.fetchall())).df()
+    frame: pd.DataFrame = _duckdb().from_arrow(_arrow(cur, cur.fetchall())).df()
     return frame
 
 
@@ -894,7 +906,7 @@ class PostgresStore:
             with conn.cursor(name="tiktrend_read") as cur:
                 cur.execute(to_pyformat(statement), dict(params or {}))
                 while chunk := cur.fetchmany(rows):
-                    yield from duckdb.from_arrow(_arrow(cur, chunk)).to_arrow_table().to_batches()
+                    yield from _duckdb().from_arrow(_arrow(cur, chunk)).to_arrow_table().to_batches()
 
     def _columns(self, table: str) -> list[str]:
         def work(conn: Conn) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from tiktrend.collect.formats import ImportContext, RawRecord, detect_format, read_records
+from tiktrend.collect.formats import ImportContext, detect_format, read_records
 from tiktrend.collect.rawzone import BatchMeta, Quarantine, QuarantineWriter, RawZone, batch_id_for, file_digest
 from tiktrend.extract.keywords import extract_mentions
 from tiktrend.metrics import (
@@ -38,13 +38,13 @@ from tiktrend.metrics import (
 from tiktrend.pipeline import (
     DetectReport,
     IngestReport,
+    Normalized,
     Progress,
-    chunks,
     count_reasons,
     detect,
     detect_series,
     expand_inputs,
-    normalize_chunk,
+    normalized_chunks,
     videos_frame,
 )
 from tiktrend.settings import Settings
@@ -133,9 +133,10 @@ def collect_file(
     writer = RawZone(settings.raw_dir).writer(batch_id, source or fmt, fmt, path, defaults, day=day)
     try:
         if not writer.skip:
-            for chunk in chunks(read_records(path, fmt, columns), settings.chunk_size, settings.chunk_mib * 2**20):
-                writer.write(chunk)
-                collected.records += len(chunk)
+            # One record at a time: nothing here needs more than one parsed record in memory.
+            for raw in read_records(path, fmt, columns):
+                writer.write([raw])
+                collected.records += 1
         else:
             collected.records += writer.meta.records
     except BaseException:
@@ -325,10 +326,12 @@ def extract_batches(
             context = _context(meta, batch)
             writer = Quarantine(settings.quarantine_dir).writer(meta.source, meta.batch_id)
             try:
-                for chunk in chunks(zone.replay(batch), settings.chunk_size, settings.chunk_mib * 2**20):
-                    _stage_chunk(chunk, meta, context, writer, extract, staging, staged)
+                limits = (settings.chunk_size, settings.chunk_mib * 2**20)
+                records = zone.replay(batch)
+                for part in normalized_chunks(records, meta.format, meta.source, meta.batch_id, context, *limits):
+                    _stage_part(part, meta, writer, extract, staging, staged)
                     if progress is not None:
-                        progress(len(chunk))
+                        progress(part.read)
             except BaseException:
                 writer.abort()
                 raise
@@ -339,32 +342,31 @@ def extract_batches(
     return staged
 
 
-def _stage_chunk(
-    chunk: list[RawRecord],
+def _stage_part(
+    part: Normalized,
     meta: BatchMeta,
-    context: ImportContext,
     writer: QuarantineWriter,
     extract: Extractor,
     staging: Path,
     staged: Staged,
 ) -> None:
-    videos, rejects = normalize_chunk(chunk, meta.format, meta.source, meta.batch_id, context)
+    videos, rejects = part.videos, part.rejects
     for raw, reason, _ in rejects:
         writer.write(meta.batch_id, raw, reason)
     count_reasons(staged.reasons, rejects)
-    staged.read += len(chunk)
+    staged.read += part.read
     staged.accepted += len(videos)
     staged.quarantined += len(rejects)
-    part = staging / f"part-{staged.parts:05d}"
+    stem = staging / f"part-{staged.parts:05d}"
     if rejects:
-        pd.DataFrame([row for _, _, row in rejects]).to_parquet(f"{part}.quarantine.parquet", index=False)
+        pd.DataFrame([row for _, _, row in rejects]).to_parquet(f"{stem}.quarantine.parquet", index=False)
     if videos:
         frame = videos_frame(videos)
         mentions = extract(frame)
         for name, value in (mention_figures(mentions) | stats_figures(frame)).items():
             staged.figures[name] = staged.figures.get(name, 0.0) + value
-        frame.to_parquet(f"{part}.videos.parquet", index=False)
-        mentions.to_parquet(f"{part}.mentions.parquet", index=False)
+        frame.to_parquet(f"{stem}.videos.parquet", index=False)
+        mentions.to_parquet(f"{stem}.mentions.parquet", index=False)
         staged.mentions += len(mentions)
     staged.parts += 1
 

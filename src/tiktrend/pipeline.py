@@ -226,13 +226,12 @@ def _load_records(
 ) -> None:
     """Chunk by chunk: keep the raw records (when asked), quarantine the bad ones, load the good ones."""
     quarantine_writer = Quarantine(settings.quarantine_dir).writer(source, batch_id)
+    limits = (settings.chunk_size, settings.chunk_mib * 2**20)
     try:
-        for chunk in chunks(records, settings.chunk_size, settings.chunk_mib * 2**20):
-            if keep_raw is not None:
-                keep_raw(chunk)  # kept as read, before anything parses it
-            _process_chunk(chunk, fmt, source, batch_id, context, store, quarantine_writer, report)
+        for part in normalized_chunks(records, fmt, source, batch_id, context, *limits, keep_raw=keep_raw):
+            _load_part(part, batch_id, store, quarantine_writer, report)
             if progress is not None:
-                progress(len(chunk))
+                progress(part.read)
     except BaseException:
         quarantine_writer.abort()
         raise
@@ -242,28 +241,75 @@ def _load_records(
 Reject = tuple[RawRecord, str, dict[str, Any]]
 
 
+@dataclass
+class Normalized:
+    """One chunk of records, normalized: how many were read, the valid videos, and the rejects."""
+
+    read: int = 0
+    videos: list[Video] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def normalized_chunks(
+    records: Iterable[RawRecord],
+    fmt: str,
+    source: str,
+    batch_id: str,
+    context: ImportContext,
+    size: int,
+    max_bytes: int | None = None,
+    *,
+    keep_raw: Callable[[list[RawRecord]], None] | None = None,
+) -> Iterator[Normalized]:
+    """Records normalized as they are read, in chunks of ``size`` records or ``max_bytes`` of source text.
+
+    Each record is kept raw (``keep_raw``, before anything parses it further) and normalized on arrival, so a
+    chunk holds small videos rather than parsed records (a web item is ~7 KiB of JSON, ten times that parsed):
+    only rejected records are held whole, for the quarantine.
+    """
+    part = Normalized()
+    held = 0
+    for raw in records:
+        if keep_raw is not None:
+            keep_raw([raw])
+        outcome = _normalize_one(raw, fmt, source, batch_id, context)
+        if isinstance(outcome, Video):
+            part.videos.append(outcome)
+        else:
+            part.rejects.append(outcome)
+        part.read += 1
+        held += raw.size
+        if part.read >= size or (max_bytes is not None and held >= max_bytes):
+            yield part
+            part = Normalized()
+            held = 0
+    if part.read:
+        yield part
+
+
+def _normalize_one(raw: RawRecord, fmt: str, source: str, batch_id: str, context: ImportContext) -> Video | Reject:
+    try:
+        if raw.record is None:
+            raise RecordError(raw.error or "record could not be decoded")
+        return normalize(raw.record, fmt, context, raw.meta)
+    except RecordError as exc:
+        row = {
+            "batch_id": batch_id,
+            "position": raw.position,
+            "source": source,
+            "format": fmt,
+            "reason": exc.reason,
+            "excerpt": excerpt(raw),
+        }
+        return raw, exc.reason, row
+
+
 def normalize_chunk(
     chunk: list[RawRecord], fmt: str, source: str, batch_id: str, context: ImportContext
 ) -> tuple[list[Video], list[Reject]]:
     """The chunk's valid videos, and its rejects: each record, its reason and its quarantine table row."""
-    videos: list[Video] = []
-    rejects: list[Reject] = []
-    for raw in chunk:
-        try:
-            if raw.record is None:
-                raise RecordError(raw.error or "record could not be decoded")
-            videos.append(normalize(raw.record, fmt, context, raw.meta))
-        except RecordError as exc:
-            row = {
-                "batch_id": batch_id,
-                "position": raw.position,
-                "source": source,
-                "format": fmt,
-                "reason": exc.reason,
-                "excerpt": excerpt(raw),
-            }
-            rejects.append((raw, exc.reason, row))
-    return videos, rejects
+    part = next(normalized_chunks(chunk, fmt, source, batch_id, context, max(len(chunk), 1)), Normalized())
+    return part.videos, part.rejects
 
 
 def count_reasons(reasons: dict[str, int], rejects: list[Reject]) -> None:
@@ -273,27 +319,19 @@ def count_reasons(reasons: dict[str, int], rejects: list[Reject]) -> None:
         reasons[kind] = reasons.get(kind, 0) + 1
 
 
-def _process_chunk(
-    chunk: list[RawRecord],
-    fmt: str,
-    source: str,
-    batch_id: str,
-    context: ImportContext,
-    store: Store,
-    quarantine_writer: QuarantineWriter,
-    report: IngestReport,
+def _load_part(
+    part: Normalized, batch_id: str, store: Store, quarantine_writer: QuarantineWriter, report: IngestReport
 ) -> None:
-    videos, rejects = normalize_chunk(chunk, fmt, source, batch_id, context)
-    for raw, reason, _ in rejects:
+    for raw, reason, _ in part.rejects:
         quarantine_writer.write(batch_id, raw, reason)
-    count_reasons(report.reasons, rejects)
-    report.read += len(chunk)
-    report.accepted += len(videos)
-    report.quarantined += len(rejects)
-    if rejects:
-        store.load_quarantine(pd.DataFrame([row for _, _, row in rejects]))
-    if videos:
-        frame = videos_frame(videos)
+    count_reasons(report.reasons, part.rejects)
+    report.read += part.read
+    report.accepted += len(part.videos)
+    report.quarantined += len(part.rejects)
+    if part.rejects:
+        store.load_quarantine(pd.DataFrame([row for _, _, row in part.rejects]))
+    if part.videos:
+        frame = videos_frame(part.videos)
         # Extraction folds repeated observations itself (an edited caption adds its new mentions).
         report.add_load(store.load_batch(frame, extract_mentions(frame)))
 

@@ -30,7 +30,7 @@ def has_emoji(text: str) -> bool:
     return _EMOJI.search(text) is not None
 
 
-@lru_cache(maxsize=1 << 15)
+@lru_cache(maxsize=1 << 14)
 def emoji_keys(text: str) -> tuple[str, ...]:
     """The distinct emoji of a text in order of appearance, as keys (no skin tone, no variation selector)."""
     if text.isascii():

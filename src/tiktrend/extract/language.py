@@ -49,7 +49,7 @@ def _model() -> Any:
     return _identifier
 
 
-@lru_cache(maxsize=1 << 15)
+@lru_cache(maxsize=1 << 14)
 def detect_language(text: str) -> tuple[str, float]:
     """``(ISO 639-1 code, confidence)`` of a text, ``("und", p)`` when too short or unsure."""
     if _VIETNAMESE.search(text):

@@ -193,7 +193,7 @@ def _strip_apostrophe(token: str) -> str:
     return head
 
 
-@lru_cache(maxsize=1 << 17)
+@lru_cache(maxsize=1 << 16)
 def word_keyword(token: str, lang: str = UNDETERMINED) -> tuple[str, str] | None:
     """``(key, display)`` of a caption token; None for stop words, numbers, laughter and 1-letter tokens."""
     stop = stopwords(lang)

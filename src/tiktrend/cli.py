@@ -211,6 +211,7 @@ def run(
                     progress=progress,
                 )
             _print_summary(summary)
+            _print_heavy(summary.heavy)
             # The detector the backtest shows best (docs/detection.md) leads; the original rule follows.
             best = detect_series(store, summary.run_id, make_detector(BEST_DETECTOR, "hour"), grain="hour", region=ALL)
             _print_series(best, BEST_DETECTOR, "hour", limit)
@@ -373,6 +374,24 @@ def _print_summary(summary: RunSummary) -> None:
     for window, why in summary.detect.skipped.items():
         console.print(f"  window {window} skipped: {why}", style="dim")
     console.print(f"run [bold]{summary.run_id}[/]")
+
+
+def _print_heavy(heavy: dict[str, Any] | None) -> None:
+    """The heavy stage's line of ``tiktrend run``: OCR figures when it ran, why not when a step was off."""
+    if heavy is None:
+        return
+    figures = heavy["figures"]
+    if heavy["steps"]:
+        images, cached = int(figures.get("ocr_images", 0)), int(figures.get("ocr_cached", 0))
+        ocr = int(figures.get("mentions_ocr", 0))
+        console.print(
+            f"heavy stage ({', '.join(heavy['steps'])}): {heavy['videos']:,} videos with a readable cover or media · "
+            f"OCR {images:,} images ({cached:,} from the cache) → {ocr:,} ocr mentions · "
+            f"{heavy['mentions']:,} mentions in all · {heavy['errors']:,} videos with errors · "
+            f"{figures.get('seconds', 0.0):.1f}s"
+        )
+    if heavy["note"]:
+        console.print(f"  heavy stage: {heavy['note']}", style="dim")
 
 
 def _compact(value: float) -> str:

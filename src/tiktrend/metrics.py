@@ -21,6 +21,10 @@ Metric names by stage (every stage also gets ``seconds`` when timed):
   ``mentions_generic``, ``observations_missing_stats`` (no counter at all), ``observations_partial_stats``
 - ``store`` (from the store, both backends): ``keywords_unique`` and ``keywords_unique_since`` (non-generic
   keywords posted at or after ``since``), ``videos_total``, ``videos_missing_stats``, ``videos_partial_stats``
+- ``heavy`` (cover OCR, speech, image captions; ``orchestrate.heavy_stage``): ``videos_with_media``,
+  ``ocr_images`` and ``ocr_cached`` (answered by the content-hash cache), ``mentions_total``,
+  ``mentions_<modality>``, ``errors`` (videos with a failed step) and ``errors_<step>`` (ocr, cover_download,
+  image_caption, transcript), ``tesseract_missing``, ``videos_over_budget``, ``stage_failed``, ``seconds``
 - ``rollup``: ``rows``; ``detect``: ``trends_<window>``; ``alerts``: ``alerts_new``, ``alerts_sent``,
   ``alerts_pending``, ``alerts_failed``
 """
@@ -44,6 +48,8 @@ if TYPE_CHECKING:
     from tiktrend.pipeline import IngestReport
 
 Figures = dict[str, float]
+# The steps of the heavy stage, as its error texts name them (``step: detail``).
+HEAVY_STEPS = ("ocr", "cover download", "image_caption", "transcript")
 
 
 # ---- gathering figures (pure) ------------------------------------------------------------------------------
@@ -84,6 +90,18 @@ def stats_figures(videos: pd.DataFrame) -> Figures:
         "observations_missing_stats": float(missing.all(axis=1).sum()),
         "observations_partial_stats": float((missing.any(axis=1) & ~missing.all(axis=1)).sum()),
     }
+
+
+def error_figures(errors: Mapping[str, str]) -> Figures:
+    """Videos with errors, and errors per step, from the heavy stage's ``{video_id: "step: detail; ..."}``."""
+    figures: Figures = {"errors": float(len(errors))}
+    for text in errors.values():
+        for one in text.split("; "):
+            step = one.split(":", 1)[0]
+            if step in HEAVY_STEPS:  # anything else is the rest of an error message that held "; "
+                name = f"errors_{step.replace(' ', '_')}"
+                figures[name] = figures.get(name, 0.0) + 1.0
+    return figures
 
 
 # ---- figures only the store knows --------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The pipeline's stages over one data interval: the functions ``tiktrend run`` and the Airflow DAG both call.
 
-collect -> extract -> load -> rollups -> detect -> metrics (-> alerts). Collect writes inputs to the raw zone
-as read; extract reads raw batches back, quarantines what cannot be normalized and writes the videos and their
-keyword mentions as Parquet parts under ``<data_dir>/staging/<key>/``; load upserts those parts into the store.
+collect -> extract -> heavy -> load -> rollups -> detect -> metrics (-> alerts). Collect writes inputs to the raw
+zone as read; extract reads raw batches back, quarantines what cannot be normalized and writes the videos and their
+text mentions as Parquet parts under ``<data_dir>/staging/<key>/``; heavy adds the mentions of the heavy
+modalities (cover OCR, speech, image captions) beside them, never failing the run for one image or model; load
+upserts those parts into the store.
 Stages hand each other paths and small summaries, never data. Every stage is idempotent for its interval: raw
 batches are named by their content, a staging folder is rewritten whole, loads upsert natural keys, rollups
 apply only what changed, and detection replaces its (as_of, window, detector) scope.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -26,9 +29,12 @@ import pandas as pd
 from tiktrend.collect.formats import ImportContext, detect_format, read_records
 from tiktrend.collect.rawzone import BatchMeta, Quarantine, QuarantineWriter, RawZone, batch_id_for, file_digest
 from tiktrend.extract.keywords import extract_mentions
+from tiktrend.extract.ocr import tesseract_available
+from tiktrend.extract.stages import heavy_mentions, local_path
 from tiktrend.metrics import (
     Figures,
     RunMetrics,
+    error_figures,
     ingest_figures,
     mention_figures,
     record_stage,
@@ -54,6 +60,10 @@ from tiktrend.trends.windows import WINDOWS
 
 ENGINES = ("pandas", "spark")
 MANIFEST = "manifest.json"
+HEAVY_MANIFEST = "heavy.json"
+HEAVY_CHUNK = 256  # videos per call of heavy_mentions: the stage's time budget is checked between chunks
+LOGGED_ERRORS = 20  # per-video errors logged one by one; the rest are counted
+log = logging.getLogger(__name__)
 Extractor = Callable[[pd.DataFrame], pd.DataFrame]
 
 
@@ -371,6 +381,164 @@ def _stage_part(
     staged.parts += 1
 
 
+# ---- heavy modalities -------------------------------------------------------------------------------------
+
+
+@dataclass
+class HeavyStaged:
+    """What the heavy stage staged beside the text parts, and why a step did not run when one did not."""
+
+    directory: str
+    steps: list[str] = field(default_factory=list)  # the steps that ran: ocr, image_caption, transcript
+    note: str | None = None  # a step off for want of tesseract, the budget reached, the stage failed
+    videos: int = 0  # videos with a cover or media file a step could read
+    mentions: int = 0
+    errors: int = 0  # videos with at least one failed step
+    figures: dict[str, float] = field(default_factory=dict)  # the ``heavy`` stage's metrics
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def heavy_steps(settings: Settings) -> tuple[list[str], str | None]:
+    """The heavy steps the settings turn on, and why OCR is off when ``auto`` found no tesseract."""
+    steps: list[str] = []
+    note = None
+    if settings.ocr == "on" or (settings.ocr == "auto" and tesseract_available()):
+        steps.append("ocr")
+    elif settings.ocr == "auto":
+        note = "OCR off: tesseract is not installed (apt-get install tesseract-ocr)"
+    if settings.caption_model_dir is not None:
+        steps.append("image_caption")
+    if settings.whisper_model_dir is not None:
+        steps.append("transcript")
+    return steps, note
+
+
+def heavy_stage(settings: Settings, staging: Path) -> HeavyStaged:
+    """OCR, speech and captions of the staged videos, staged as ``part-*.heavy.parquet`` for the load.
+
+    Runs after extract and before load, as a stage of its own so the text modalities never wait on it or fail
+    with it: an image or model that fails is counted and logged (``errors_<step>``), a stage that fails as a
+    whole is logged and noted (``stage_failed``), and once ``heavy_budget_s`` has passed no new chunk of videos
+    starts (``videos_over_budget``). Re-running it rewrites its parts, so a load of them stays idempotent.
+    """
+    started = time.perf_counter()
+    parts = _staged_parts(staging)
+    for old in (*staging.glob("part-*.heavy.parquet"), staging / HEAVY_MANIFEST):
+        old.unlink(missing_ok=True)
+    steps, note = heavy_steps(settings)
+    heavy = HeavyStaged(directory=str(staging), steps=steps, note=note)
+    if settings.ocr == "on" and not tesseract_available():
+        heavy.note = "OCR on but tesseract is not installed: every cover is an error"
+        heavy.figures["tesseract_missing"] = 1.0
+    if steps:
+        try:
+            _run_heavy(settings, staging, parts, heavy, started)
+        except Exception as exc:  # the text modalities load without this stage: say why it gave nothing
+            log.exception("heavy stage failed in %s; the text mentions load without it", staging)
+            heavy.note = _joined(heavy.note, f"stage failed: {type(exc).__name__}: {exc}")
+            heavy.figures["stage_failed"] = 1.0
+            for old in staging.glob("part-*.heavy.parquet"):
+                old.unlink()
+            heavy.mentions = 0
+    heavy.figures["seconds"] = time.perf_counter() - started
+    # Written last: the load uses heavy parts only when the stage finished.
+    (staging / HEAVY_MANIFEST).write_text(json.dumps(heavy.as_dict(), indent=1), encoding="utf-8")
+    return heavy
+
+
+def _joined(note: str | None, more: str) -> str:
+    return f"{note}; {more}" if note else more
+
+
+def _staged_parts(staging: Path) -> int:
+    manifest = staging / MANIFEST
+    if not manifest.is_file():
+        raise FileNotFoundError(f"nothing staged in {staging}: run the extract stage for this interval first")
+    return int(json.loads(manifest.read_text(encoding="utf-8"))["parts"])
+
+
+def _media_rows(staging: Path, parts: int, steps: Sequence[str], download: bool) -> pd.DataFrame:
+    """Each staged video with a cover or media file a step can read, once, with the first part it is in."""
+    frames = []
+    for number in range(parts):
+        path = staging / f"part-{number:05d}.videos.parquet"
+        if path.is_file():
+            frame = pd.read_parquet(path, columns=["video_id", "cover_url", "video_url"])
+            frame["part"] = number
+            frames.append(frame[_readable(frame, steps, download)])
+    if not frames:
+        return pd.DataFrame(columns=["video_id", "cover_url", "video_url", "part"])
+    return pd.concat(frames, ignore_index=True).drop_duplicates("video_id", keep="first").reset_index(drop=True)
+
+
+def _readable(frame: pd.DataFrame, steps: Sequence[str], download: bool) -> pd.Series:
+    """Rows whose cover (OCR, captions) or media file (speech) is local, or a cover URL when downloads are on."""
+
+    def usable(url: object, remote: bool) -> bool:
+        if remote and isinstance(url, str) and url.startswith(("http:", "https:")):
+            return True
+        return local_path(url) is not None
+
+    keep = pd.Series(False, index=frame.index)
+    if "ocr" in steps or "image_caption" in steps:
+        keep |= frame["cover_url"].map(lambda url: usable(url, download)).astype(bool)
+    if "transcript" in steps:
+        keep |= frame["video_url"].map(lambda url: usable(url, False)).astype(bool)
+    return keep
+
+
+def _run_heavy(settings: Settings, staging: Path, parts: int, heavy: HeavyStaged, started: float) -> None:
+    rows = _media_rows(staging, parts, heavy.steps, settings.cover_download_dir is not None)
+    heavy.videos = len(rows)
+    found: list[pd.DataFrame] = []
+    errors: dict[str, str] = {}
+    images = cached = 0
+    for first in range(0, len(rows), HEAVY_CHUNK):
+        if time.perf_counter() - started > settings.heavy_budget_s:
+            heavy.figures["videos_over_budget"] = float(len(rows) - first)
+            heavy.note = _joined(heavy.note, f"budget of {settings.heavy_budget_s:g} s reached")
+            break
+        result = heavy_mentions(
+            rows.iloc[first : first + HEAVY_CHUNK],
+            ocr_cache=settings.ocr_cache if "ocr" in heavy.steps else None,
+            download_dir=settings.cover_download_dir,
+            whisper_model_dir=settings.whisper_model_dir,
+            caption_model_dir=settings.caption_model_dir,
+            workers=settings.heavy_workers,
+            ocr="ocr" in heavy.steps,
+        )
+        found.append(result.mentions)
+        errors.update(result.errors)
+        images += result.ocr_images
+        cached += result.ocr_cached
+    _log_errors(errors, staging)
+    mentions = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+    heavy.mentions = _stage_heavy(mentions, rows, staging)
+    heavy.errors = len(errors)
+    heavy.figures |= {"videos_with_media": float(len(rows)), "ocr_images": float(images), "ocr_cached": float(cached)}
+    heavy.figures |= mention_figures(mentions) | error_figures(errors)
+
+
+def _stage_heavy(mentions: pd.DataFrame, rows: pd.DataFrame, staging: Path) -> int:
+    """Each video's heavy mentions go with the first part that holds it (the load needs the video beside them)."""
+    if mentions.empty:
+        return 0
+    placed = mentions.merge(rows[["video_id", "part"]], on="video_id", how="inner", validate="many_to_one")
+    for number in sorted(set(placed["part"].astype(int))):
+        group = placed[placed["part"] == number].drop(columns=["part"])
+        group.to_parquet(staging / f"part-{number:05d}.heavy.parquet", index=False)
+    return len(placed)
+
+
+def _log_errors(errors: Mapping[str, str], staging: Path) -> None:
+    for video_id, text in list(errors.items())[:LOGGED_ERRORS]:
+        log.warning("heavy stage, video %s: %s", video_id, text)
+    if len(errors) > LOGGED_ERRORS:
+        log.warning("heavy stage: %d more videos with errors in %s", len(errors) - LOGGED_ERRORS, staging)
+
+
 # ---- load -------------------------------------------------------------------------------------------------
 
 
@@ -396,12 +564,19 @@ def _read_videos(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _read_mentions(part: Path, heavy: bool) -> pd.DataFrame:
+    """A part's text mentions, with its heavy ones when the heavy stage finished and found any."""
+    mentions = pd.read_parquet(f"{part}.mentions.parquet")
+    extra = Path(f"{part}.heavy.parquet")
+    if heavy and extra.is_file():
+        mentions = pd.concat([mentions, pd.read_parquet(extra)], ignore_index=True)
+    return mentions
+
+
 def load_staged(store: Store, staging: Path, *, remove: bool = True) -> Loaded:
-    """Upsert the staged parts, in order, into the store; the staging folder is removed once loaded."""
-    manifest = staging / MANIFEST
-    if not manifest.is_file():
-        raise FileNotFoundError(f"nothing staged in {staging}: run the extract stage for this interval first")
-    parts = int(json.loads(manifest.read_text(encoding="utf-8"))["parts"])
+    """Upsert the staged parts, in order, into the store (with the heavy stage's mentions); then drop them."""
+    parts = _staged_parts(staging)
+    heavy = (staging / HEAVY_MANIFEST).is_file()  # heavy parts of a stage that did not finish are left out
     loaded = Loaded()
     for number in range(parts):
         part = staging / f"part-{number:05d}"
@@ -410,7 +585,7 @@ def load_staged(store: Store, staging: Path, *, remove: bool = True) -> Loaded:
             loaded.quarantine_new += store.load_quarantine(pd.read_parquet(quarantined))
         videos = Path(f"{part}.videos.parquet")
         if videos.is_file():
-            result = store.load_batch(_read_videos(videos), pd.read_parquet(f"{part}.mentions.parquet"))
+            result = store.load_batch(_read_videos(videos), _read_mentions(part, heavy))
             loaded.videos_new += result.videos_new
             loaded.videos_updated += result.videos_updated
             loaded.stats_new += result.stats_new
@@ -473,11 +648,14 @@ def metrics_stage(
     detected: DetectReport | None,
     seconds: Mapping[str, float],
     since: datetime | None = None,
+    heavy: Mapping[str, float] | None = None,
 ) -> dict[str, Figures]:
     """Write the run's figures per stage to ``pipeline_metrics`` (an upsert: writing again never doubles them)."""
     metrics = RunMetrics(run_id)
     metrics.add("ingest", ingest_figures(ingest))
     metrics.add("extract", extract)
+    if heavy is not None:
+        metrics.add("heavy", heavy)
     metrics.set("store", store_figures(store, since=since))
     metrics.add("rollup", {"rows": rollup_rows})
     if detected is not None:

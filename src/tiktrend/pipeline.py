@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -34,6 +34,9 @@ from tiktrend.trends.detectors import ThresholdDetector
 from tiktrend.trends.rank import rank_trends
 from tiktrend.trends.series import FREQUENCIES, STEPS, Series, build_series
 from tiktrend.trends.windows import WINDOWS, Window, compare_windows
+
+if TYPE_CHECKING:
+    from tiktrend.orchestrate import HeavyStaged
 
 Progress = Callable[[int], None]
 
@@ -476,6 +479,7 @@ class RunSummary:
     seconds: dict[str, float]
     simulated: Path | None = None
     ground_truth: Path | None = None
+    heavy: dict[str, Any] | None = None  # the heavy stage's HeavyStaged.as_dict() (OCR, speech, image captions)
 
 
 def run_pipeline(
@@ -513,7 +517,9 @@ def run_pipeline(
                 simulated = write_simulation(simulation or SimConfig(), settings.sim_dir)
             inputs, source = [simulated.feed_path], "simulator"
         with timer.time("ingest"):
-            report, extracted = _collect_extract_load(inputs, store, settings, run_id, fmt, source, region, progress)
+            report, extracted, heavy = _collect_extract_load(
+                inputs, store, settings, run_id, fmt, source, region, progress
+            )
         with timer.time("rollup"):
             rows = rollup(store)
         with timer.time("detect"):
@@ -526,9 +532,17 @@ def run_pipeline(
             seconds=timer.seconds,
             simulated=simulated.feed_path if simulated else None,
             ground_truth=simulated.truth_path if simulated else None,
+            heavy=heavy.as_dict(),
         )
         orchestrate.metrics_stage(
-            store, run_id, ingest=report, extract=extracted, rollup_rows=rows, detected=found, seconds=timer.seconds
+            store,
+            run_id,
+            ingest=report,
+            extract=extracted,
+            rollup_rows=rows,
+            detected=found,
+            seconds=timer.seconds,
+            heavy=heavy.figures,
         )
         orchestrate.alerts_stage(store, settings, run_id, as_of=found.as_of)
     except BaseException as exc:
@@ -547,16 +561,17 @@ def _collect_extract_load(
     source: str | None,
     region: str | None,
     progress: Progress | None,
-) -> tuple[IngestReport, dict[str, float]]:
-    """The collect, extract and load stages of ``tiktrend.orchestrate`` (those the DAG runs) over the inputs."""
+) -> tuple[IngestReport, dict[str, float], HeavyStaged]:
+    """The collect, extract, heavy and load stages of ``tiktrend.orchestrate`` (those the DAG runs)."""
     from tiktrend import orchestrate
 
     collected = orchestrate.collect_files(inputs, settings, fmt=fmt, source=source, region=region)
     staging = orchestrate.staging_dir(settings, run_id)
     batches = orchestrate.batches_for(settings, batch_ids=collected.batch_ids)
     staged = orchestrate.extract_batches(batches, settings, staging, progress=progress)
+    heavy = orchestrate.heavy_stage(settings, staging)  # never raises for an image or a model: text loads anyway
     loaded = orchestrate.load_staged(store, staging)
-    return orchestrate.ingest_report(collected, staged, loaded), staged.figures
+    return orchestrate.ingest_report(collected, staged, loaded), staged.figures, heavy
 
 
 # ---- series detection and backtests (issue 6) -----------------------------------------------------------

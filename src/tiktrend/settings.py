@@ -42,6 +42,24 @@ class Settings(BaseSettings):
     )
     merge_threshold: float = Field(default=0.9, gt=0, le=1, description="Cosine similarity that merges two keywords.")
     whisper_model_dir: Path | None = Field(default=None, description="Local faster-whisper model; speech-to-text off.")
+    # The heavy stage (orchestrate.heavy_stage, docs/extraction.md): OCR of covers, speech, image captions.
+    ocr: Literal["off", "auto", "on"] = Field(
+        default="auto",
+        description="Cover OCR: never, when tesseract is installed (auto), or always (no tesseract: an error).",
+    )
+    ocr_cache_dir: Path | None = Field(
+        default=None, description="OCR results kept by image content hash (default: <data_dir>/cache/ocr)."
+    )
+    cover_download_dir: Path | None = Field(
+        default=None, description="Where http(s) covers are downloaded for OCR; unset: no downloads, local covers only."
+    )
+    caption_model_dir: Path | None = Field(
+        default=None, description="Local image-to-text model (transformers) for image_caption; unset: captions off."
+    )
+    heavy_workers: int | None = Field(default=None, ge=1, description="OCR processes at once (default: one per core).")
+    heavy_budget_s: float = Field(
+        default=900.0, gt=0, description="The heavy stage starts no new chunk of videos after this many seconds."
+    )
     spark_master: str = Field(default="local[*]", description="Spark master URL for `tiktrend extract --engine spark`.")
     # The API (`tiktrend serve`, api/) and the backtest reports it serves.
     api_key: SecretStr | None = Field(
@@ -137,3 +155,7 @@ class Settings(BaseSettings):
     @property
     def collect_dir(self) -> Path:
         return self.data_dir / "collect"
+
+    @property
+    def ocr_cache(self) -> Path:
+        return self.ocr_cache_dir or self.data_dir / "cache" / "ocr"

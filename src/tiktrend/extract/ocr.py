@@ -21,7 +21,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tiktrend.extract.keywords import Mention, caption_mentions
@@ -34,10 +34,15 @@ LANGUAGES = "eng"
 
 @dataclass(frozen=True)
 class OcrText:
-    """The text tesseract read in one image and its mean word confidence in [0, 1]."""
+    """The text tesseract read in one image and its mean word confidence in [0, 1].
+
+    ``cached`` says whether it came from the content-hash cache (the stage counts hits); it is not part of
+    the value, so a cached reading equals a fresh one.
+    """
 
     text: str
     confidence: float
+    cached: bool = field(default=False, compare=False)
 
 
 def tesseract_available() -> bool:
@@ -75,7 +80,7 @@ def read_image(path: Path, cache_dir: Path | None = None, languages: str = LANGU
     cached = cache_dir / digest[:2] / f"{digest}.json" if cache_dir else None
     if cached is not None and cached.exists():
         stored = json.loads(cached.read_text(encoding="utf-8"))
-        return OcrText(stored["text"], stored["confidence"])
+        return OcrText(stored["text"], stored["confidence"], cached=True)
     result = _run_tesseract(data, languages)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)

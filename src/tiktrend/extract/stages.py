@@ -5,10 +5,12 @@ stage runs after it, on the videos that have a cover image (a local path, ``file
 directory is given, an ``http(s)`` URL) or a local media file, and a failure of one image or one model is
 reported in the stage's errors while every other mention is kept. Speech-to-text and image captioning run
 only when their local model directory is given (off by default); nothing is downloaded but the covers.
+The pipeline runs this through ``tiktrend.orchestrate.heavy_stage``, which stages the mentions for the load.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import urllib.request
 from dataclasses import dataclass, field
@@ -34,6 +36,13 @@ class HeavyResult:
 
     mentions: pd.DataFrame
     errors: dict[str, str] = field(default_factory=dict)
+    ocr_images: int = 0  # covers OCR'd (read from the cache or by tesseract)
+    ocr_cached: int = 0  # ...of which the content-hash cache answered
+
+
+def add_error(errors: dict[str, str], video_id: str, text: str) -> None:
+    """Keep every step's error of a video (``step: detail``, joined by ``; ``), not only the last one."""
+    errors[video_id] = f"{errors[video_id]}; {text}" if video_id in errors else text
 
 
 def local_path(url: object) -> Path | None:
@@ -72,19 +81,24 @@ def _covers(videos: pd.DataFrame, download_dir: Path | None, errors: dict[str, s
             try:
                 path = download(url, download_dir)
             except (OSError, ValueError) as exc:
-                errors[video_id] = f"cover download: {type(exc).__name__}: {exc}"
+                add_error(errors, video_id, f"cover download: {type(exc).__name__}: {exc}")
         if path is not None:
             covers[video_id] = path
     return covers
 
 
-def caption_image(path: Path, model_dir: Path) -> str:
-    """A one-line description of an image by a local image-to-text model (transformers, CPU)."""
+@functools.lru_cache(maxsize=2)
+def _captioner(model_dir: Path) -> Any:
+    """The image-to-text pipeline of a model directory, loaded once per process (not once per image)."""
     import transformers
 
     make: Any = transformers.pipeline  # typed per task in transformers; the task name is a setting here
-    describe: Any = make(IMAGE_TO_TEXT, model=str(model_dir), device="cpu", local_files_only=True)
-    return str(describe(str(path))[0]["generated_text"])
+    return make(IMAGE_TO_TEXT, model=str(model_dir), device="cpu", local_files_only=True)
+
+
+def caption_image(path: Path, model_dir: Path) -> str:
+    """A one-line description of an image by a local image-to-text model (transformers, CPU)."""
+    return str(_captioner(model_dir)(str(path))[0]["generated_text"])
 
 
 def heavy_mentions(
@@ -95,25 +109,33 @@ def heavy_mentions(
     whisper_model_dir: Path | None = None,
     caption_model_dir: Path | None = None,
     workers: int | None = None,
+    ocr: bool = True,
 ) -> HeavyResult:
-    """``ocr`` (and, when configured, ``transcript`` and ``image_caption``) mentions, with per-video errors."""
+    """``ocr`` (and, when configured, ``transcript`` and ``image_caption``) mentions, with per-video errors.
+
+    ``ocr=False`` leaves the covers to the image captioner alone (``TIKTREND_OCR=off`` with a caption model).
+    """
     errors: dict[str, str] = {}
     found: dict[str, list[Mention]] = {}
-    covers = _covers(videos, download_dir, errors)
-    if covers and not tesseract_available():
-        errors.update(dict.fromkeys(covers, "ocr: tesseract is not installed"))
-    elif covers:
+    covers = _covers(videos, download_dir, errors) if ocr or caption_model_dir is not None else {}
+    images = cached = 0
+    if ocr and covers and not tesseract_available():
+        for video_id in covers:
+            add_error(errors, video_id, "ocr: tesseract is not installed")
+    elif ocr and covers:
         for video_id, result in zip(covers, read_images(covers.values(), ocr_cache, workers=workers), strict=True):
             if isinstance(result, OcrText):
+                images += 1
+                cached += result.cached
                 found.setdefault(video_id, []).extend(ocr_mentions(result))
             else:
-                errors[video_id] = f"ocr: {result}"
+                add_error(errors, video_id, f"ocr: {result}")
     if caption_model_dir is not None:
         _describe_covers(covers, caption_model_dir, found, errors)
     if whisper_model_dir is not None:
         _transcribe_media(videos, whisper_model_dir, found, errors)
     unique = {video_id: list({(m[0], m[2]): m for m in ms}.values()) for video_id, ms in found.items()}
-    return HeavyResult(_frame(unique), errors)
+    return HeavyResult(_frame(unique), errors, ocr_images=images, ocr_cached=cached)
 
 
 def _describe_covers(
@@ -124,7 +146,7 @@ def _describe_covers(
             text = normalize(caption_image(path, model_dir))
             found.setdefault(video_id, []).extend(caption_mentions(text, frozenset(), "image_caption"))
         except Exception as exc:  # a model failure must not stop the stage
-            errors[video_id] = f"image_caption: {type(exc).__name__}: {exc}"
+            add_error(errors, video_id, f"image_caption: {type(exc).__name__}: {exc}")
 
 
 def _transcribe_media(
@@ -139,4 +161,4 @@ def _transcribe_media(
             spoken = normalize(transcribe(path, model_dir))
             found.setdefault(video_id, []).extend(caption_mentions(spoken, frozenset(), "transcript"))
         except Exception as exc:  # as above: one bad file or model is reported, not raised
-            errors[video_id] = f"transcript: {type(exc).__name__}: {exc}"
+            add_error(errors, video_id, f"transcript: {type(exc).__name__}: {exc}")

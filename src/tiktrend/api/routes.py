@@ -15,6 +15,7 @@ from tiktrend.api.app import check_api_key
 from tiktrend.api.prometheus import CONTENT_TYPE, render
 from tiktrend.api.responses import Format, chosen_format, download, json_body, records_json
 from tiktrend.query import KEYWORD_SORTS, VIDEO_SORTS, KnownValues, Reader
+from tiktrend.query.queries import video_engagement
 from tiktrend.store.base import ALL, GRAINS
 
 router = APIRouter()
@@ -259,6 +260,31 @@ def get_videos(
         offset=offset,
     )
     return _frame_answer(request, frame, format, "videos")
+
+
+@protected.get(
+    "/videos/{video_id}/engagement",
+    response_model=Items,
+    tags=["videos"],
+    responses={**ERRORS, 404: {"description": "No observation of that video in the range."}},
+)
+def get_video_engagement(
+    request: Request,
+    store: ReaderDep,
+    video_id: Annotated[
+        str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="The platform's video id, as in /videos.")
+    ],
+    start: StartParam = None,
+    end: EndParam = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    format: FormatParam = None,
+) -> Response:
+    """One video's engagement per observation: rates per view and growth per hour since the previous one."""
+    start, end = checks.time_range(start, end)
+    frame = video_engagement(store, video_ids=[video_id], start=start, end=end, limit=limit)
+    if frame.empty:
+        raise HTTPException(404, f"no observation of video {video_id!r} in that range: check the id, or widen it")
+    return _frame_answer(request, frame, format, "video_engagement")
 
 
 @protected.get("/regions", response_model=Items, tags=["slices"], responses=ERRORS)

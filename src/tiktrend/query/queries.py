@@ -642,6 +642,63 @@ def videos(
     return reader.read(statement, params)
 
 
+# Every observation's figures as extract/engagement.py computes them from a frame: rates per view (NULL without
+# views), velocities per hour since the video's previous observation (NULL on its first). The window runs over
+# all of a video's observations before the time filter, so the first one kept still has its velocity.
+_ENGAGEMENT_FEATURES: Final = """
+    SELECT video_id, observed_at, engagement_total, engagement_rate, virality_index, discussion_rate, save_rate,
+           CAST(views - previous_views AS DOUBLE PRECISION) / nullif(hours, 0) AS views_velocity,
+           CAST(engagement_total - previous_total AS DOUBLE PRECISION) / nullif(hours, 0) AS engagement_velocity
+    FROM (
+        SELECT video_id, observed_at, views, {rates},
+               CAST(saves AS DOUBLE PRECISION) / nullif(views, 0) AS save_rate,
+               lag(views) OVER w AS previous_views,
+               lag({engagement}) OVER w AS previous_total,
+               extract(epoch FROM observed_at - lag(observed_at) OVER w) / 3600.0 AS hours
+        FROM video_stats s WHERE {videos}
+        WINDOW w AS (PARTITION BY video_id ORDER BY observed_at)
+    ) q
+    WHERE {times}
+    ORDER BY video_id, observed_at
+    LIMIT $limit OFFSET $offset
+"""
+
+
+def video_engagement(
+    reader: Reader,
+    *,
+    video_ids: Sequence[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> pd.DataFrame:
+    """Engagement features per video observation (``FEATURE_COLUMNS`` of extract/engagement.py), from video_stats.
+
+    The same figures as :func:`tiktrend.extract.engagement.engagement_features` on the same observations, read
+    from the store so the API and reports need not load frames; ``start``/``end`` bound the observation time.
+    """
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if video_ids is None:
+        videos = "1 = 1"
+    else:
+        videos = _in("s.video_id", "video", list(video_ids), params) if video_ids else "1 = 0"
+    times = ["1 = 1"]
+    if start is not None:
+        params["start"] = _naive(start)
+        times.append("observed_at >= $start")
+    if end is not None:
+        params["end"] = _naive(end)
+        times.append("observed_at < $end")
+    statement = _ENGAGEMENT_FEATURES.format(
+        rates=_RATES, engagement=_ENGAGEMENT, videos=videos, times=" AND ".join(times)
+    )
+    frame = reader.read(statement, params)
+    for column in frame.columns[2:]:
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
 # ---- the pipeline's own log --------------------------------------------------------------------------------
 
 

@@ -1,8 +1,10 @@
 """tiktrend as an Airflow DAG: one task per stage over the run's data interval, each a thin call into tiktrend.
 
-collect -> extract -> load -> rollups -> detect -> metrics -> alerts. The tasks call the same stage functions
-(``tiktrend.orchestrate``, ``tiktrend.pipeline``) that ``tiktrend run`` calls; extract and load meet through
-Parquet files under ``<data_dir>/staging/<interval>/``, and XCom carries only paths and small summaries.
+collect -> extract -> heavy -> load -> rollups -> detect -> metrics -> alerts. The tasks call the same stage
+functions (``tiktrend.orchestrate``, ``tiktrend.pipeline``) that ``tiktrend run`` calls; extract, heavy and load
+meet through Parquet files under ``<data_dir>/staging/<interval>/``, and XCom carries only paths and small
+summaries. The heavy task (cover OCR, speech, image captions) never holds the text back: it is not retried, has
+a time limit, and load runs once extract succeeded whether heavy succeeded or not (its parts are then left out).
 Every stage is idempotent for its interval, so a retried task, a cleared run or a backfill replaces the
 interval's results instead of doubling them. The store and data directory come from the ``TIKTREND_*``
 settings of the worker's environment; docs/orchestration.md explains the params and how to backfill.
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
+from airflow.task.trigger_rule import TriggerRule
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 
@@ -31,6 +34,26 @@ def _retries() -> dict[str, Any]:
         "max_retry_delay": timedelta(minutes=30),
         "on_failure_callback": _mark_failed,
     }
+
+
+def _heavy_limits() -> dict[str, Any]:
+    """The heavy task gives up rather than delay the load: no retry, and twice its budget plus 5 minutes at most."""
+    from tiktrend.settings import Settings
+
+    budget = Settings().heavy_budget_s
+    return {
+        "retries": 0,
+        "execution_timeout": timedelta(seconds=2 * budget + 300),
+        "on_failure_callback": _heavy_failed,
+    }
+
+
+def _heavy_failed(context: Any) -> None:
+    """A failed heavy task leaves the run going (load takes the text alone) and says so in its figures."""
+    from tiktrend.metrics import record_stage
+
+    with closing(_store(_settings())) as store:
+        record_stage(store, f"airflow-{context['dag_run'].run_id}", "heavy", {"stage_failed": 1.0})
 
 
 def _mark_failed(context: Any) -> None:
@@ -169,9 +192,24 @@ def tiktrend_pipeline() -> None:
         staged = extract_batches(batches, settings, staging, engine=engine)
         return {**staged.as_dict(), "seconds": time.perf_counter() - started}
 
-    @task
+    @task(**_heavy_limits())
+    def heavy(staged: dict[str, Any]) -> dict[str, Any]:
+        """OCR, speech and captions of the staged videos, staged beside them; its figures are recorded at once."""
+        from pathlib import Path
+
+        from tiktrend.metrics import record_stage
+        from tiktrend.orchestrate import heavy_stage
+
+        settings = _settings()
+        done = heavy_stage(settings, Path(staged["directory"]))
+        with closing(_store(settings)) as store:
+            record_stage(store, _run_id(), "heavy", done.figures)
+        return done.as_dict()
+
+    # Runs once extract succeeded, whether heavy did or not: a failed heavy stage costs its mentions, not the run.
+    @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
     def load(staged: dict[str, Any]) -> dict[str, Any]:
-        """Upsert the staged videos, mentions and quarantined records into the store."""
+        """Upsert the staged videos, mentions (the heavy stage's too) and quarantined records into the store."""
         from pathlib import Path
 
         from tiktrend.orchestrate import load_staged
@@ -262,6 +300,7 @@ def tiktrend_pipeline() -> None:
     collected = collect()
     staged = extract(collected)
     loaded = load(staged)
+    heavy(staged) >> loaded
     rolled = rollups(loaded)
     found = detect(rolled)
     alerts(metrics(collected, staged, loaded, rolled, found))

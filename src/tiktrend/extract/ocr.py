@@ -73,14 +73,30 @@ def _run_tesseract(data: bytes, languages: str) -> OcrText:
     return OcrText(" ".join(words), round(mean, 4))
 
 
+def _cache_file(data: bytes, cache_dir: Path | None, languages: str) -> Path | None:
+    digest = hashlib.sha256(data + languages.encode()).hexdigest()
+    return cache_dir / digest[:2] / f"{digest}.json" if cache_dir else None
+
+
+def _from_cache(cached: Path | None) -> OcrText | None:
+    if cached is None or not cached.exists():
+        return None
+    stored = json.loads(cached.read_text(encoding="utf-8"))
+    return OcrText(stored["text"], stored["confidence"], cached=True)
+
+
+def cached_image(path: Path, cache_dir: Path | None, languages: str = LANGUAGES) -> OcrText | None:
+    """The cached OCR of an image, or None when it was never read (or there is no cache)."""
+    return _from_cache(_cache_file(path.read_bytes(), cache_dir, languages)) if cache_dir else None
+
+
 def read_image(path: Path, cache_dir: Path | None = None, languages: str = LANGUAGES) -> OcrText:
     """OCR of one local image, from the content-hash cache when it was read before."""
     data = path.read_bytes()
-    digest = hashlib.sha256(data + languages.encode()).hexdigest()
-    cached = cache_dir / digest[:2] / f"{digest}.json" if cache_dir else None
-    if cached is not None and cached.exists():
-        stored = json.loads(cached.read_text(encoding="utf-8"))
-        return OcrText(stored["text"], stored["confidence"], cached=True)
+    cached = _cache_file(data, cache_dir, languages)
+    hit = _from_cache(cached)
+    if hit is not None:
+        return hit
     result = _run_tesseract(data, languages)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -97,15 +113,35 @@ def _read_one(job: tuple[Path, Path | None, str]) -> OcrText | str:
         return f"{type(exc).__name__}: {exc}"
 
 
+def _cached_one(job: tuple[Path, Path | None, str]) -> OcrText | None:
+    try:
+        return cached_image(*job)
+    except (OSError, ValueError):
+        return None  # unreadable here: the OCR attempt reports it
+
+
 def read_images(
     paths: Iterable[Path], cache_dir: Path | None = None, *, workers: int | None = None, languages: str = LANGUAGES
 ) -> list[OcrText | str]:
-    """OCR of many images with one process per core; a failed image gives its error text, not an exception."""
+    """OCR of many images with one process per core; a failed image gives its error text, not an exception.
+
+    Cached images are answered here; only the others go to the pool (starting processes to read a few JSON
+    files cost more than reading them).
+    """
     jobs = [(path, cache_dir, languages) for path in paths]
-    if (workers or os.cpu_count() or 1) == 1 or len(jobs) < 2:
-        return [_read_one(job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        return list(pool.map(_read_one, jobs, chunksize=4))
+    results: list[OcrText | str | None] = [_cached_one(job) for job in jobs]
+    misses = [i for i, found in enumerate(results) if found is None]
+    if (workers or os.cpu_count() or 1) == 1 or len(misses) < 2:
+        read = [_read_one(jobs[i]) for i in misses]
+    else:
+        processes = min(workers or os.cpu_count() or 1, len(misses))
+        with ProcessPoolExecutor(max_workers=processes) as pool:
+            # Up to 4 images per task, but never so many that a worker is left without one.
+            chunk = max(1, min(4, len(misses) // processes))
+            read = list(pool.map(_read_one, [jobs[i] for i in misses], chunksize=chunk))
+    for i, result in zip(misses, read, strict=True):
+        results[i] = result
+    return [result for result in results if result is not None]
 
 
 def ocr_mentions(result: OcrText) -> list[Mention]:

@@ -147,3 +147,33 @@ def test_ocr_off_stages_nothing_and_the_run_loads_the_text(tmp_path: Path) -> No
         modalities = set(store.snapshot("keyword_mentions")["modality"])
     assert summary.heavy is not None and summary.heavy["steps"] == [] and summary.heavy["mentions"] == 0
     assert "ocr" not in modalities and "hashtag" in modalities
+
+
+@needs_tesseract
+def test_remote_covers_are_read_only_when_a_download_directory_is_set(tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    covers = tmp_path / "served"
+    covers.mkdir()
+    _cover(covers, "remote", "Matcha Latte")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(covers))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/remote.png"
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(json.dumps(_record("r1", "#coffee", url)) + "\n", encoding="utf-8")
+    found = {}
+    try:
+        for name, download in (("off", None), ("on", tmp_path / "downloads")):
+            settings = Settings(data_dir=tmp_path / name, cover_download_dir=download, heavy_workers=1)
+            with DuckDBStore(settings.database_url) as store:
+                summary = run_pipeline(store, settings, [feed], windows=["1h"])
+                mentions = store.snapshot("keyword_mentions")
+            found[name] = set(mentions[mentions["modality"] == "ocr"]["keyword"])
+            assert summary.heavy is not None and summary.heavy["videos"] == (0 if download is None else 1)
+    finally:
+        server.shutdown()
+    assert found == {"off": set(), "on": {"matcha", "latte"}}
+    assert len(list((tmp_path / "downloads").iterdir())) == 1

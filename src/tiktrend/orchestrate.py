@@ -476,16 +476,22 @@ def _media_rows(staging: Path, parts: int, steps: Sequence[str], download: bool)
 def _readable(frame: pd.DataFrame, steps: Sequence[str], download: bool) -> pd.Series:
     """Rows whose cover (OCR, captions) or media file (speech) is local, or a cover URL when downloads are on."""
 
-    def usable(url: object, remote: bool) -> bool:
-        if remote and isinstance(url, str) and url.startswith(("http:", "https:")):
-            return True
-        return local_path(url) is not None
+    def usable(urls: pd.Series, remote: bool) -> pd.Series:
+        text = urls.where(urls.map(lambda url: isinstance(url, str)), "").astype(str)
+        web = text.str.startswith(("http:", "https:"))
+        if remote:
+            return web
+        # Only what is not a web URL can be a local file (most covers are web URLs: no stat for them).
+        found = pd.Series(False, index=urls.index)
+        maybe = ~web & (text != "")
+        found[maybe] = text[maybe].map(lambda url: local_path(url) is not None).astype(bool)
+        return found
 
     keep = pd.Series(False, index=frame.index)
     if "ocr" in steps or "image_caption" in steps:
-        keep |= frame["cover_url"].map(lambda url: usable(url, download)).astype(bool)
+        keep |= usable(frame["cover_url"], False) | (usable(frame["cover_url"], True) if download else False)
     if "transcript" in steps:
-        keep |= frame["video_url"].map(lambda url: usable(url, False)).astype(bool)
+        keep |= usable(frame["video_url"], False)
     return keep
 
 

@@ -387,7 +387,7 @@ def _print_heavy(heavy: dict[str, Any] | None) -> None:
         console.print(
             f"heavy stage ({', '.join(heavy['steps'])}): {heavy['videos']:,} videos with a readable cover or media · "
             f"OCR {images:,} images ({cached:,} from the cache) → {ocr:,} ocr mentions · "
-            f"{heavy['mentions']:,} mentions in all · {heavy['errors']:,} videos with errors · "
+            f"{heavy['mentions']:,} mentions in all · videos with errors: {heavy['errors']:,} · "
             f"{figures.get('seconds', 0.0):.1f}s"
         )
     if heavy["note"]:

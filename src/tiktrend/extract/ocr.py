@@ -109,6 +109,10 @@ def read_image(path: Path, cache_dir: Path | None = None, languages: str = LANGU
 def _read_one(job: tuple[Path, Path | None, str]) -> OcrText | str:
     try:
         return read_image(*job)
+    except subprocess.CalledProcessError as exc:
+        # tesseract says why on stderr (an unknown image format, a missing language): keep its last line.
+        said = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        return f"tesseract exited with {exc.returncode}" + (f": {said[-1]}" if said else "")
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
 

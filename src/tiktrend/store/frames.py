@@ -95,16 +95,23 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def fold_videos(observations: pd.DataFrame) -> pd.DataFrame:
-    """One row per video: attributes of its earliest observation, counters of its latest."""
-    obs = observations.sort_values(["video_id", "observed_at"], kind="stable")
-    if obs["video_id"].is_unique:  # the common case: one observation per video in a chunk
-        frame = obs.set_index("video_id")[list(STATIC_COLUMNS) + list(COUNTERS)].copy()
-        frame["first_seen"] = frame["last_seen"] = obs["observed_at"].to_numpy()
+def fold_videos(observations: pd.DataFrame, *, one_per_video: bool | None = None) -> pd.DataFrame:
+    """One row per video: attributes of its earliest observation, counters of its latest.
+
+    ``one_per_video``: whether each video is observed once (found out here when not given).
+    """
+    if one_per_video is None:
+        one_per_video = bool(observations["video_id"].is_unique)
+    if one_per_video:
+        # The common case, one observation per video in a chunk: nothing to fold, so nothing to sort (rows
+        # keep the chunk's order; every reader orders its results itself).
+        frame = observations[["video_id", *STATIC_COLUMNS, *COUNTERS]].reset_index(drop=True)
+        frame["first_seen"] = frame["last_seen"] = observations["observed_at"].to_numpy()
         missing = frame["hashtags"].isna().to_numpy()
         if missing.any():
             frame["hashtags"] = [[] if gap else tags for gap, tags in zip(missing, frame["hashtags"], strict=True)]
     else:
+        obs = observations.sort_values(["video_id", "observed_at"], kind="stable")
         grouped = obs.groupby("video_id", sort=True)
         # groupby().first() skips missing values per column: exactly "earliest, gaps filled by later".
         frame = grouped[list(STATIC_COLUMNS)].first()
@@ -114,8 +121,9 @@ def fold_videos(observations: pd.DataFrame) -> pd.DataFrame:
         frame = frame.join(grouped[list(COUNTERS)].last())
         frame["first_seen"] = grouped["observed_at"].min()
         frame["last_seen"] = grouped["observed_at"].max()
+        frame = frame.reset_index()
     frame["posted_at"] = frame["created_at"].fillna(frame["first_seen"])
-    return _typed(frame.reset_index()[list(VIDEO_TABLE_COLUMNS)])
+    return _typed(frame[list(VIDEO_TABLE_COLUMNS)])
 
 
 def _has_items(tags: object) -> bool:
@@ -128,12 +136,33 @@ def is_in(values: pd.Series, allowed: pd.Series | list[str]) -> np.ndarray:
     return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def fold_stats(observations: pd.DataFrame) -> pd.DataFrame:
-    """One row per (video, observation time), the larger counter when a source repeats a moment."""
+def fold_stats(observations: pd.DataFrame, *, one_per_video: bool = False) -> pd.DataFrame:
+    """One row per (video, observation time), the larger counter when a source repeats a moment.
+
+    ``one_per_video``: the caller knows each video is observed once, so no moment can repeat.
+    """
     stats = observations[list(STATS_COLUMNS)]
-    if not stats.duplicated(["video_id", "observed_at"]).any():
-        return _typed(stats.sort_values(["video_id", "observed_at"]).reset_index(drop=True))
+    if one_per_video or not stats.duplicated(["video_id", "observed_at"]).any():
+        return _typed(stats.reset_index(drop=True))
     return _typed(stats.groupby(["video_id", "observed_at"], as_index=False)[list(COUNTERS)].max())
+
+
+def dedup_mentions(mentions: pd.DataFrame) -> pd.DataFrame:
+    """One row per (video_id, keyword, modality): on a repeat, the larger weight, then the smaller spelling.
+
+    The same rule as between loads when observations tie. Rows are kept in the chunk's order; only the keys
+    that repeat are sorted.
+    """
+    if mentions.empty:
+        return mentions
+    repeated = mentions.duplicated(MENTION_KEY, keep=False).to_numpy()
+    if not repeated.any():
+        return mentions
+    order = [*MENTION_KEY, "weight", "display"]
+    ties = mentions[repeated].sort_values(order, ascending=[True, True, True, False, True], kind="stable")
+    keep = ~repeated
+    keep[mentions.index.get_indexer(ties.drop_duplicates(MENTION_KEY).index)] = True
+    return mentions[keep]
 
 
 def prepare_batch(videos: pd.DataFrame, mentions: pd.DataFrame) -> Batch:
@@ -144,14 +173,12 @@ def prepare_batch(videos: pd.DataFrame, mentions: pd.DataFrame) -> Batch:
     observations = videos.copy()
     for column in ("observed_at", "created_at"):
         observations[column] = utc_naive(observations[column])
-    folded = fold_videos(observations)
+    one_per_video = bool(observations["video_id"].is_unique)
+    folded = fold_videos(observations, one_per_video=one_per_video)
     batch_mentions = mentions.reindex(columns=list(MENTION_COLUMNS)).astype({"weight": "float64", "is_generic": "bool"})
     if batch_mentions.empty:  # an empty frame's columns carry no type; the stores need strings there
         batch_mentions = batch_mentions.astype({c: "str" for c in ("video_id", "keyword", "display", "modality")})
-    if batch_mentions.duplicated(MENTION_KEY).any():
-        # The same rule as between loads when observations tie: the larger weight, then the smaller spelling.
-        order = [*MENTION_KEY, "weight", "display"]
-        batch_mentions = batch_mentions.sort_values(order, ascending=[True, True, True, False, True], kind="stable")
-        batch_mentions = batch_mentions.drop_duplicates(MENTION_KEY)
+    batch_mentions = dedup_mentions(batch_mentions.reset_index(drop=True))
     batch_mentions = batch_mentions[is_in(batch_mentions["video_id"], folded["video_id"])]
-    return Batch(folded, fold_stats(observations), batch_mentions.reset_index(drop=True))
+    stats = fold_stats(observations, one_per_video=one_per_video)
+    return Batch(folded, stats, batch_mentions.reset_index(drop=True))

@@ -6,6 +6,7 @@ Covers are drawn with Pillow; the inputs are a JSONL file as a user would ingest
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,7 @@ from tiktrend.orchestrate import (
 )
 from tiktrend.pipeline import run_pipeline
 from tiktrend.settings import Settings
+from tiktrend.store import Store
 from tiktrend.store.duckdb import DuckDBStore
 
 needs_tesseract = pytest.mark.skipif(not tesseract_available(), reason="tesseract is not installed")
@@ -71,7 +73,7 @@ def _record(video_id: str, caption: str, cover: str) -> dict[str, object]:
     }
 
 
-def _mentions(store: DuckDBStore) -> pd.DataFrame:
+def _mentions(store: Store) -> pd.DataFrame:
     frame = store.snapshot("keyword_mentions")
     return frame.sort_values(["video_id", "modality", "keyword"]).reset_index(drop=True)
 
@@ -177,3 +179,38 @@ def test_remote_covers_are_read_only_when_a_download_directory_is_set(tmp_path: 
         server.shutdown()
     assert found == {"off": set(), "on": {"matcha", "latte"}}
     assert len(list((tmp_path / "downloads").iterdir())) == 1
+
+
+@needs_tesseract
+def test_the_budget_stops_new_chunks_and_a_failing_stage_stages_nothing(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", heavy_workers=1, heavy_budget_s=1e-9)
+    collected = collect_files([_inputs(tmp_path)], settings)
+    folder = staging_dir(settings, "run-1")
+    extract_batches(batches_for(settings, batch_ids=collected.batch_ids), settings, folder)
+    over = heavy_stage(settings, folder)
+    assert (over.mentions, over.figures["videos_over_budget"]) == (0, 4) and "budget" in str(over.note)
+    # A staged part the stage cannot read (its cover column gone) fails the stage as a whole, not the run.
+    videos = folder / "part-00000.videos.parquet"
+    pd.read_parquet(videos).drop(columns=["cover_url"]).to_parquet(videos, index=False)
+    failed = heavy_stage(Settings(data_dir=tmp_path / "data", heavy_workers=1), folder)
+    assert failed.figures["stage_failed"] == 1 and "stage failed" in str(failed.note)
+    assert failed.mentions == 0 and not list(folder.glob("part-*.heavy.parquet"))
+    assert (folder / HEAVY_MANIFEST).is_file()
+
+
+@needs_tesseract
+def test_ocr_mentions_load_once_into_postgresql(tmp_path: Path, pg_schema_url: Callable[[], str]) -> None:
+    from tiktrend.store import open_store
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=pg_schema_url(), heavy_workers=1)
+    feed = _inputs(tmp_path)
+    store = open_store(settings.database_url)
+    try:
+        run_pipeline(store, settings, [feed], windows=["1h"])
+        mentions = _mentions(store)
+        again = run_pipeline(store, settings, [feed], windows=["1h"])
+        pd.testing.assert_frame_equal(_mentions(store), mentions)
+    finally:
+        store.close()
+    assert again.ingest.mentions_new == 0
+    assert set(mentions[mentions["modality"] == "ocr"]["video_id"]) == {"v1", "v2", "v3"}

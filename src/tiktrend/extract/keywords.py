@@ -28,7 +28,7 @@ all observations of a video to the same partition (repartition by ``video_id``) 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from operator import itemgetter
 
@@ -38,7 +38,7 @@ import pandas as pd
 from tiktrend.extract.audio import transcript_text
 from tiktrend.extract.emojis import emoji_keys
 from tiktrend.extract.generic import is_generic
-from tiktrend.extract.language import detect_language
+from tiktrend.extract.language import detect_language, detect_languages
 from tiktrend.extract.phrases import keyphrases
 from tiktrend.extract.text import (
     canonical,
@@ -144,18 +144,25 @@ def _tag_mention(body: str) -> Mention | None:
 # cache near 10 MB. Repeated observations of a video are folded within a chunk before this cache is asked,
 # so a larger one bought no speed on the simulator's hourly crawls (82,160 records: 5.7 s either way).
 @lru_cache(maxsize=1 << 14)
-def caption_mentions(text: str, known: frozenset[str] = frozenset(), modality: str = "caption") -> tuple[Mention, ...]:
-    """The keyphrase mentions of a text (a caption without tags, mentions and URLs, or a transcript)."""
-    lang = detect_language(text)[0]
-    # A phrase with a reach word in it ("bắt trend", "viral video") asks for reach too.
-    return tuple(
-        (phrase.key, phrase.display, modality, _generic_phrase(phrase.key, phrase.words), phrase.weight)
-        for phrase in keyphrases(text, lang, known)
-    )
+def caption_mentions(
+    text: str, known: frozenset[str] = frozenset(), modality: str = "caption", lang: str | None = None
+) -> tuple[Mention, ...]:
+    """The keyphrase mentions of a text (a caption without tags, mentions and URLs, or a transcript).
+
+    ``lang``: the text's language when already detected (:func:`detect_languages` over a whole chunk).
+    """
+    if lang is None:
+        lang = detect_language(text)[0]
+    phrases = keyphrases(text, lang, known)
+    return tuple((phrase.key, phrase.display, modality, phrase.generic, phrase.weight) for phrase in phrases)
 
 
-def _generic_phrase(key: str, words: tuple[str, ...]) -> bool:
-    return is_generic(key) or (len(words) > 1 and any(map(is_generic, words)))
+@lru_cache(maxsize=1 << 14)
+def caption_parts(caption: str) -> tuple[str, tuple[str, ...], str]:
+    """A caption normalized, its inline hashtags, and its text without tags, mentions, URLs and emails."""
+    normalized = normalize(caption)
+    tags, text = split_caption(normalized)
+    return normalized, tuple(tags), text
 
 
 def video_mentions(
@@ -165,10 +172,13 @@ def video_mentions(
     music_author: str,
     music_original: bool,
     transcript: str = "",
+    languages: Mapping[str, str] | None = None,
 ) -> list[Mention]:
-    """The mentions of one video, one per (keyword, modality): hashtags, caption phrases, emoji, the sound."""
-    normalized = normalize(caption)
-    caption_tags, text = split_caption(normalized)
+    """The mentions of one video, one per (keyword, modality): hashtags, caption phrases, emoji, the sound.
+
+    ``languages``: caption text → language, detected beforehand for a whole chunk (else detected here).
+    """
+    normalized, caption_tags, text = caption_parts(caption)
     found: dict[tuple[str, str], Mention] = {}
     for entry in hashtags:
         for tag in _entry_mentions(entry):
@@ -178,7 +188,7 @@ def video_mentions(
             found.setdefault((inline[0], "hashtag"), inline)
     # A caption phrase that spells one of the video's hashtags (glued) becomes that hashtag's keyword.
     known = frozenset(key for key, _ in found) if text.strip() else frozenset()
-    for phrase in caption_mentions(text, known):
+    for phrase in caption_mentions(text, known, "caption", languages.get(text) if languages else None):
         found.setdefault((phrase[0], "caption"), phrase)
     for emoji in emoji_keys(normalized):
         found.setdefault((emoji, "emoji"), (emoji, emoji, "emoji", False, WEIGHT))
@@ -219,7 +229,7 @@ def extract_mentions(videos: pd.DataFrame) -> pd.DataFrame:
     # Subtitles and speech are optional: most sources have none.
     spoken = videos["transcript"].tolist() if "transcript" in videos.columns else [None] * len(videos)
     seen: set[tuple[object, ...]] = set()
-    found: dict[str, list[Mention]] = {}
+    observations: list[tuple[str, str, tuple[str, ...], str, str, bool, str]] = []
     columns = (videos[column].tolist() for column in _INPUT_COLUMNS)
     for *row, transcript in zip(*columns, spoken, strict=True):
         video_id = row[0] if type(row[0]) is str else str(row[0])
@@ -232,10 +242,15 @@ def extract_mentions(videos: pd.DataFrame) -> pd.DataFrame:
             _flag(row[5]),
             _text(transcript),
         )
-        if observation in seen:
-            continue
-        seen.add(observation)
-        mentions = video_mentions(*observation[1:])
+        if observation not in seen:
+            seen.add(observation)
+            observations.append(observation)
+    # The languages of all caption texts in one pass of the model (a numpy step walks every text at once).
+    texts = list({caption_parts(observation[1])[2] for observation in observations})
+    languages = {text: lang for text, (lang, _) in zip(texts, detect_languages(texts), strict=True)}
+    found: dict[str, list[Mention]] = {}
+    for video_id, caption, tags, title, author, original, transcript in observations:
+        mentions = video_mentions(caption, tags, title, author, original, transcript, languages)
         if video_id in found:
             mentions = _merge(found[video_id], mentions)
         found[video_id] = mentions

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from tiktrend.extract.generic import read_word_list
+from tiktrend.extract.generic import is_generic, read_word_list
 from tiktrend.extract.text import TOKEN, normalize, word_keyword
 
 MAX_WORDS = 3
@@ -47,12 +47,16 @@ _TOKEN = TOKEN
 
 @dataclass(frozen=True)
 class Phrase:
-    """One keyphrase of a caption: glued key, spaced display, YAKE weight in (0, 1]."""
+    """One keyphrase of a caption: glued key, spaced display, YAKE weight in (0, 1], and whether it asks for reach.
+
+    ``generic``: the phrase is a reach tag, or a phrase with a reach word in it ("bắt trend", "viral video").
+    """
 
     key: str
     display: str
     weight: float
     words: tuple[str, ...]
+    generic: bool = False
 
 
 @dataclass(slots=True)
@@ -63,6 +67,7 @@ class _Term:
     upper: bool  # capitalized and not first in its chunk: YAKE's casing feature
     acronym: bool
     capital: bool  # capitalized anywhere: part of a name
+    generic: bool  # a reach word (fyp, viral, trend)
 
 
 def _counts(name: str) -> Iterator[tuple[str, float]]:
@@ -120,7 +125,9 @@ def _chunks(text: str, lang: str) -> tuple[list[list[_Term | None]], int, int]:
             current.append(None)
             continue
         acronym = capital and len(token) > 1 and token.isupper()
-        current.append(_Term(keyword[0], keyword[1], len(chunks), capital and bool(current), acronym, capital))
+        current.append(
+            _Term(keyword[0], keyword[1], len(chunks), capital and bool(current), acronym, capital, keyword[2])
+        )
     if current:
         chunks.append(current)
     return chunks, words, capitals
@@ -254,7 +261,8 @@ def keyphrases(text: str, lang: str, known: frozenset[str] = frozenset()) -> lis
             continue
         terms = [scores[k] for k in keys]
         score = math.prod(terms) / (phrase_tf[keys] * (1 + sum(terms)))
-        found[key] = Phrase(key, " ".join(t.display for t in phrase), round(1 / (1 + score), 4), keys)
+        generic = any(t.generic for t in phrase) or (len(phrase) > 1 and is_generic(key))
+        found[key] = Phrase(key, " ".join(t.display for t in phrase), round(1 / (1 + score), 4), keys, generic)
     # The best MAX_PHRASES, in the order of the text.
     best = set(sorted(found, key=lambda key: -found[key].weight)[:MAX_PHRASES])
     return [phrase for key, phrase in found.items() if key in best]

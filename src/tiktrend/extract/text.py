@@ -194,8 +194,8 @@ def _strip_apostrophe(token: str) -> str:
 
 
 @lru_cache(maxsize=1 << 16)
-def word_keyword(token: str, lang: str = UNDETERMINED) -> tuple[str, str] | None:
-    """``(key, display)`` of a caption token; None for stop words, numbers, laughter and 1-letter tokens."""
+def word_keyword(token: str, lang: str = UNDETERMINED) -> tuple[str, str, bool] | None:
+    """``(key, display, is_generic)`` of a caption token; None for stop words, numbers, laughter, 1-letter tokens."""
     stop = stopwords(lang)
     if "'" in token:
         if token.lower() in stop:
@@ -204,9 +204,11 @@ def word_keyword(token: str, lang: str = UNDETERMINED) -> tuple[str, str] | None
     if not token or token[0].isdigit():
         return None
     key = _ELONGATION.sub(_FIRST, token.lower())
-    if len(key) > MAX_WORD_CHARS or sum(ch.isalpha() for ch in key) < 2:
+    # Two letters at least (isalpha settles most words without counting).
+    if len(key) > MAX_WORD_CHARS or ((len(key) < 2 or not key.isalpha()) and sum(map(str.isalpha, key)) < 2):
         return None
     # Laughter is typed with doubled letters too (hhaahah, jajajaa): compare it with every run collapsed.
     if key in stop or (len(key) >= 4 and _LAUGH.match(_DOUBLES.sub(_FIRST, key))):
         return None
-    return generic_form(key) or key, token
+    generic = generic_form(key)
+    return (key, token, False) if generic is None else (generic, token, True)

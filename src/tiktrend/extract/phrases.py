@@ -156,6 +156,8 @@ def vietnamese_words() -> frozenset[tuple[str, ...]]:
 def _cut(run: list[_Term], lang: str, known: frozenset[str], names: bool) -> list[list[_Term]]:
     """A run of content words cut into phrases of at most MAX_WORDS words."""
     lexicon = vietnamese_words() if lang == "vi" else frozenset()
+    if not known and not lexicon:
+        return _merge([[term] for term in run], lang, names)  # nothing to look up: single words, then names
     pieces: list[list[_Term]] = []
     i = 0
     while i < len(run):
@@ -227,17 +229,21 @@ def _term_scores(chunks: list[list[_Term | None]], names: bool) -> dict[str, flo
     n_chunks = max(1, len(chunks))
     for key, found in occurrences.items():
         freq = tf[key]
-        case = max(sum(t.upper for t in found), sum(t.acronym for t in found)) / (1 + math.log(freq)) if names else 0
-        if freq == 1:
-            median: float = found[0].chunk
+        if freq == 1:  # most words of a caption: the sums and the median of one occurrence
+            term = found[0]
+            case: float = max(term.upper, term.acronym) if names else 0
+            median: float = term.chunk
+            spread = 1 / n_chunks
         else:
+            casing = max(sum(t.upper for t in found), sum(t.acronym for t in found))
+            case = casing / (1 + math.log(freq)) if names else 0
             seen = sorted(t.chunk for t in found)
             middle = len(seen) // 2
             median = seen[middle] if len(seen) % 2 else (seen[middle - 1] + seen[middle]) / 2
+            spread = len(set(seen)) / n_chunks
         position = math.log(math.log(3 + median))
         norm = freq / (mean + std)
         relatedness = 1 + (len(left.get(key, ())) + len(right.get(key, ()))) / (2 * freq) * freq / most
-        spread = len({t.chunk for t in found}) / n_chunks
         scores[key] = relatedness * position / (case + norm / relatedness + spread / relatedness)
     return scores
 
@@ -251,11 +257,10 @@ def keyphrases(text: str, lang: str, known: frozenset[str] = frozenset()) -> lis
     # Casing says something only when most words are not capitalized (not Title Case, not ALL CAPS).
     names = capitals <= 0.6 * words
     scores = _term_scores(chunks, names)
-    phrases = [tuple(phrase) for run in runs for phrase in _cut(run, lang, known, names)]
-    phrase_tf = Counter(tuple(t.key for t in phrase) for phrase in phrases)
+    phrases = [(phrase, tuple(t.key for t in phrase)) for run in runs for phrase in _cut(run, lang, known, names)]
+    phrase_tf = Counter(keys for _, keys in phrases)
     found: dict[str, Phrase] = {}
-    for phrase in phrases:
-        keys = tuple(t.key for t in phrase)
+    for phrase, keys in phrases:
         key = "".join(keys)
         if key in found:
             continue

@@ -14,9 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tiktrend.extract import text as text_module
 from tiktrend.extract.generic import generic_form, is_generic
 from tiktrend.extract.keywords import extract_mentions, music_keywords, video_mentions
-from tiktrend.extract.text import canonical, canonical_music
+from tiktrend.extract.language import detect_languages
+from tiktrend.extract.text import canonical, canonical_music, normalize, split_caption
 from tiktrend.models import MENTION_COLUMNS, VIDEO_COLUMNS
 
 VN_CSV = Path(__file__).parents[2] / "shared" / "data" / "vn_videos_2025.csv"
@@ -353,6 +355,49 @@ def test_creator_sounds_in_any_app_language_share_one_key() -> None:
 
 
 # --- the stage function
+
+
+_SPLIT_WORDS = st.sampled_from(
+    [
+        "link in bio",
+        "LINK IN BIO",
+        "lınk in bio",
+        "Lİnk in Bio",
+        "Teil 2",
+        "ep.3",
+        "follow me",
+        "Anzeige",
+        "a@b.co",
+        "x.com/y",
+        "www.x.de",
+        "@Lena & Jule",
+        "#tag",
+        "Tous droits réservés",
+        "quảng cáo",
+        "Replying to @x",
+        " ",
+        "\n",
+    ]
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.one_of(_SPLIT_WORDS, st.text(max_size=8)), max_size=12))
+def test_caption_split_shortcut_equals_the_full_pattern(pieces: list[str]) -> None:
+    # The split skips alternatives a caption cannot match (no dot: no email or domain; no boilerplate word).
+    caption = normalize(" ".join(pieces))
+    full = text_module._caption_split(True, True)
+    parts = full.split(caption)
+    assert split_caption(caption) == ([tag for tag in parts[1::2] if tag], "\n".join(parts[0::2]))
+
+
+@settings(max_examples=100)
+@given(
+    st.lists(st.one_of(st.text(), st.sampled_from(["the cat sat on the mat", "der Hund und die Katze"])), max_size=40)
+)
+def test_languages_of_a_batch_are_those_of_each_text_alone(texts: list[str]) -> None:
+    # The batch walk (numpy steps, then text by text for the longest) gives each text its own answer.
+    assert detect_languages(texts) == [detect_languages([text])[0] for text in texts]
 
 
 @settings(max_examples=200)

@@ -92,7 +92,6 @@ def _listed(name: str) -> dict[str, str]:
 # (xuhướng → xuhuong).
 _TAGS = _listed("generic_tags.txt")
 _AFFIXES = frozenset(_listed("generic_affixes.txt")) - frozenset(_TAGS)
-_XYZ = frozenset("abcxyz")
 # Longer tags are sentences, not glued reach tags, and would make the pattern below backtrack for long.
 _MAX_GLUED = 64
 
@@ -109,9 +108,19 @@ _GLUED = re.compile(
 )
 
 
+# What a glued tag can start with: the first two letters of a listed piece, a one-letter piece, or a digit. Most
+# words start otherwise, and this set lookup spares them the pattern.
+_PIECES = _AFFIXES | frozenset(_TAGS)
+_GLUED_STARTS = frozenset(piece[:2] for piece in _PIECES) | frozenset(piece for piece in _PIECES if len(piece) == 1)
+
+
+def _may_be_glued(probe: str) -> bool:
+    return probe[:2] in _GLUED_STARTS or probe[:1] in _GLUED_STARTS or probe[:1].isdigit()
+
+
 def _is_abcxyz(probe: str) -> bool:
     # Vietnamese and Indonesian filler tags scramble abc/xyz (abcxyz, xyzbca, zxycba, xybca).
-    return len(probe) >= 5 and set(probe) <= _XYZ and "x" in probe and "y" in probe
+    return len(probe) >= 5 and not probe.strip("abcxyz") and "x" in probe and "y" in probe
 
 
 @lru_cache(maxsize=1 << 16)
@@ -123,7 +132,7 @@ def generic_form(text: str) -> str | None:
     probe = _probe(letters)
     if probe in _TAGS:
         return _TAGS[probe]
-    if _is_abcxyz(probe) or (len(probe) <= _MAX_GLUED and _GLUED.fullmatch(probe)):
+    if _is_abcxyz(probe) or (len(probe) <= _MAX_GLUED and _may_be_glued(probe) and _GLUED.fullmatch(probe)):
         return _key(letters)
     return None
 

@@ -4,9 +4,10 @@ ARG AIRFLOW_VERSION=3.1.8
 FROM apache/airflow:${AIRFLOW_VERSION}-python3.11
 ARG AIRFLOW_VERSION
 USER root
-# A Java runtime for the extraction stage's Spark engine (the driver runs in the task's process).
+# A Java runtime for the extraction stage's Spark engine (the driver runs in the task's process), and tesseract
+# for the heavy stage's cover OCR (English data; add tesseract-ocr-vie and the like for other scripts).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+    && apt-get install -y --no-install-recommends openjdk-17-jre-headless tesseract-ocr \
     && rm -rf /var/lib/apt/lists/* \
     && mkdir -p /opt/tiktrend/data /opt/tiktrend/src \
     && chown -R airflow:0 /opt/tiktrend

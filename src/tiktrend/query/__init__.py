@@ -31,6 +31,7 @@ from tiktrend.query.queries import (
     trend_scopes,
     trending_now,
     trends,
+    video_engagement,
     videos,
 )
 from tiktrend.query.reader import DuckDBReader, Reader, StoreBusy, open_reader
@@ -72,5 +73,6 @@ __all__ = [
     "trend_scopes",
     "trending_now",
     "trends",
+    "video_engagement",
     "videos",
 ]

@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def detect_languages(texts: Sequence[str]) -> list[tuple[str, float]]:
     for i, text in enumerate(texts):
         if _VIETNAMESE.search(text):
             found[i] = ("vi", 1.0)
-        elif len(_LETTER.findall(text[:MAX_CHARS])) >= 4:
+        elif _letters_at_least(text, 4):
             asked.append(i)
     if asked:
         # Title Case and ALL CAPS captions read as other languages to the model; lower case does not.
@@ -113,6 +114,11 @@ def detect_languages(texts: Sequence[str]) -> list[tuple[str, float]]:
         for i, answer in zip(asked, _classify(_model(), encoded), strict=True):
             found[i] = answer
     return found
+
+
+def _letters_at_least(text: str, count: int) -> bool:
+    """Whether the first MAX_CHARS characters hold ``count`` letters (stops looking once they do)."""
+    return len(list(islice(_LETTER.finditer(text, 0, MAX_CHARS), count))) >= count
 
 
 def _encode(text: str) -> bytes:
@@ -151,34 +157,31 @@ def _features(model: _Model, encoded: list[bytes]) -> tuple[np.ndarray, np.ndarr
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     lengths = np.array([len(encoded[i]) for i in order], dtype=np.intp)
     width = int(lengths[0]) if len(lengths) else 0
-    grid = np.zeros((len(order), width), dtype=np.intp)
-    for row, i in enumerate(order):
-        grid[row, : lengths[row]] = np.frombuffer(encoded[i], dtype=np.uint8)
-    # Texts still walking at each step: lengths are sorted, so they are the first ``active[step]`` rows.
+    # Texts still walking at each step: lengths are sorted, so they are the first ``active[step]`` texts.
     active = np.searchsorted(-lengths, -np.arange(width), side="left")
+    steps = int(np.searchsorted(-active, -_MIN_VECTOR_TEXTS, side="right"))  # steps with enough texts walking
+    # Byte ``step`` of every text in row ``step`` (contiguous per step), for the steps walked together.
+    grid = np.zeros((steps, len(order)), dtype=np.intp)
+    clipped = np.minimum(lengths, steps)
+    flat = np.frombuffer(b"".join(encoded[i][:steps] for i in order), dtype=np.uint8)
+    columns = np.repeat(np.arange(len(order)), clipped)
+    grid[np.arange(len(flat)) - np.repeat(np.cumsum(clipped) - clipped, clipped), columns] = flat
     state = np.zeros(len(order), dtype=np.intp)
-    rows: list[np.ndarray] = []
-    features: list[np.ndarray] = []
-    step = 0
-    while step < width and active[step] >= _MIN_VECTOR_TEXTS:
+    emitted = np.full((steps, len(order)), -1, dtype=np.intp)
+    for step in range(steps):
         walking = int(active[step])
-        moved = model.nextmove[model.rowbase[state[:walking]] + grid[:walking, step]]
+        moved = model.nextmove[model.rowbase[state[:walking]] + grid[step, :walking]]
         state[:walking] = moved
-        emitted = model.output[moved]
-        hit = np.flatnonzero(emitted >= 0)
-        rows.append(hit)
-        features.append(emitted[hit])
-        step += 1
+        emitted[step, :walking] = model.output[moved]
+    at_step, rows = np.nonzero(emitted >= 0)
+    found_rows, found_features = [rows], [emitted[at_step, rows]]
     # The few long texts left: walked one by one from where the batch left them.
-    for row in range(int(active[step]) if step < width else 0):
-        tail = encoded[order[row]][step:]
-        found = _walk(model, int(state[row]), tail)
-        rows.append(np.full(len(found), row, dtype=np.intp))
-        features.append(np.array(found, dtype=np.intp))
+    for row in range(int(active[steps]) if steps < width else 0):
+        tail = _walk(model, int(state[row]), encoded[order[row]][steps:])
+        found_rows.append(np.full(len(tail), row, dtype=np.intp))
+        found_features.append(np.array(tail, dtype=np.intp))
     index = np.array(order, dtype=np.intp)
-    if not rows:
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    return index[np.concatenate(rows)], np.concatenate(features)
+    return index[np.concatenate(found_rows)], np.concatenate(found_features)
 
 
 def _walk(model: _Model, state: int, data: bytes) -> list[int]:

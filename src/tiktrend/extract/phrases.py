@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import NamedTuple
 
 from tiktrend.extract.generic import is_generic, read_word_list
 from tiktrend.extract.text import TOKEN, normalize, word_keyword
@@ -45,8 +46,7 @@ _CORPUS_TOKENS = 1.0e12
 _TOKEN = TOKEN
 
 
-@dataclass(frozen=True)
-class Phrase:
+class Phrase(NamedTuple):
     """One keyphrase of a caption: glued key, spaced display, YAKE weight in (0, 1], and whether it asks for reach.
 
     ``generic``: the phrase is a reach tag, or a phrase with a reach word in it ("bắt trend", "viral video").
@@ -108,15 +108,15 @@ def _chunks(text: str, lang: str) -> tuple[list[list[_Term | None]], int, int]:
     current: list[_Term | None] = []
     end = words = capitals = 0
     for match in _TOKEN.finditer(text):
-        start = match.start()
+        start, stop = match.span()
         # A chunk ends at punctuation, emoji or a line break between two words (str methods beat a regex here).
         if current and start > end:
             gap = text[end:start]
             if not gap.isspace() or "\n" in gap:
                 chunks.append(current)
                 current = []
-        end = match.end()
-        token = match.group()
+        end = stop
+        token = text[start:stop]
         capital = token[0].isupper()
         words += 1
         capitals += capital

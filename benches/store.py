@@ -13,6 +13,8 @@ regions, eight categories and three modalities) is loaded batch by batch into a 
   of a region (``bucket_frame(day, region=R, category=*, modality=*)``), p50 and p95 over repeated calls.
 
 PostgreSQL: a database is created on the server of ``--pg-url`` (default: the local one) and dropped at the end.
+``--pg-without-keyword-indexes`` drops the indexes of migration 6 (``keyword_mentions (keyword)``,
+``keyword_rollup (keyword, grain, bucket)``) before loading, to measure what they cost loads.
 Prints a table per backend, then one line of JSON.
 """
 
@@ -141,6 +143,15 @@ def postgres_database(admin_url: str) -> Iterator[str]:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def drop_keyword_indexes(url: str) -> None:
+    """Drop the indexes migration 6 added (one keyword's reads), so a run shows loads without them."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP INDEX IF EXISTS keyword_mentions_keyword")
+        conn.execute("DROP INDEX IF EXISTS keyword_rollup_keyword")
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {
@@ -232,6 +243,11 @@ def main() -> None:
         default=os.environ.get("TIKTREND_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="A database on the server to create the bench database from.",
     )
+    parser.add_argument(
+        "--pg-without-keyword-indexes",
+        action="store_true",
+        help="Drop migration 6's keyword indexes before loading (their cost on loads).",
+    )
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     feed = Feed(total_videos=sizes[-1] // PER_VIDEO, span_hours=args.span_days * 24)
@@ -246,6 +262,8 @@ def main() -> None:
         else:
             with postgres_database(args.pg_url) as url:
                 store = open_store(url)
+                if args.pg_without_keyword_indexes:
+                    drop_keyword_indexes(url)
                 results.append(run_backend(store, backend, sizes, args, feed))
                 store.close()
         print(f"  {backend} done in {time.perf_counter() - started:.0f}s", file=sys.stderr)
@@ -268,6 +286,8 @@ def report(results: list[Result], sizes: list[int], args: argparse.Namespace) ->
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "sizes": sizes,
         "batch_videos": args.batch_videos,
+        "pg_keyword_indexes": not args.pg_without_keyword_indexes,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "results": [{**asdict(r), "load_rows_per_s": round(r.load_rows_per_s)} for r in results],
     }
     print(json.dumps(summary))

@@ -20,6 +20,7 @@ from typing import Any, Final, TypeVar
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from psycopg import Connection, Cursor, sql
 from psycopg.rows import TupleRow
@@ -339,12 +340,14 @@ def _arrow(cur: Cursor[TupleRow], rows: list[TupleRow]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=[c.name for c in description])
 
 
-def _array_literal(tags: object) -> str | None:
-    """A PostgreSQL text[] literal for COPY."""
-    if tags is None or isinstance(tags, float):
-        return None
-    quoted = ('"' + str(t).replace("\\", "\\\\").replace('"', '\\"') + '"' for t in tags)  # type: ignore[attr-defined]
-    return "{" + ",".join(quoted) + "}"
+def _array_literals(tags: pd.Series) -> pa.Array:
+    """PostgreSQL text[] literals for COPY (``{"a","b"}``, NULL for a missing list), built in Arrow at once."""
+    lists = pa.array(tags, type=pa.list_(pa.string()), from_pandas=True)
+    items = lists.values.fill_null("None")
+    escaped = pc.replace_substring(pc.replace_substring(items, "\\", "\\\\"), '"', '\\"')
+    quoted = pc.binary_join_element_wise('"', escaped, '"', "")
+    joined = pc.binary_join(pa.ListArray.from_arrays(lists.offsets, quoted, mask=lists.is_null()), ",")
+    return pc.binary_join_element_wise("{", joined, "}", "")
 
 
 def _csv(frame: pd.DataFrame) -> bytes:
@@ -476,7 +479,7 @@ class PostgresStore:
             cur.execute(setting)
         cur.execute("CREATE TEMP TABLE stage_videos (LIKE videos) ON COMMIT DROP")
         videos = batch.videos.copy()
-        videos["hashtags"] = [_array_literal(t) for t in videos["hashtags"]]
+        videos["hashtags"] = pd.Series(_array_literals(videos["hashtags"]).to_pandas(), index=videos.index)
         _copy(cur, "stage_videos", videos, VIDEO_TABLE_COLUMNS)
         cur.execute("CREATE TEMP TABLE stage_stats (LIKE video_stats) ON COMMIT DROP")
         _copy(cur, "stage_stats", batch.stats, STATS_COLUMNS)

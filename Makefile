@@ -51,8 +51,8 @@ pytest: $(VENV)/.dev $(AIRFLOW_VENV)/.airflow
 
 # System tools the tests use (Debian packages; needs root, as on CI): tesseract for OCR, chromium for the
 # dashboard's and the browser session's tests, docker-compose (v1) to validate the compose file, openssl for the
-# browser session tests' certificate. A missing tool skips its tests.
-SYSTEM_TOOLS := tesseract:tesseract-ocr chromium:chromium docker-compose:docker-compose openssl:openssl
+# browser session tests' certificate, and wrk, the API bench's load generator. A missing tool skips its tests.
+SYSTEM_TOOLS := tesseract:tesseract-ocr chromium:chromium docker-compose:docker-compose openssl:openssl wrk:wrk
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
@@ -68,6 +68,10 @@ bench: $(VENV)/.runtime
 # Extraction figures (text speed, OCR, embeddings, Spark local[1] vs local[2] on 1,000,000 videos, quality).
 bench-extract: $(VENV)/.dev
 	$(BIN)/python benches/extract.py
+
+# API latency under 50 concurrent clients (wrk), DuckDB and PostgreSQL (MENTIONS=10000000 by default).
+bench-api: system-deps $(VENV)/.dev
+	$(BIN)/python benches/api.py $(if $(MENTIONS),--mentions $(MENTIONS),)
 
 # Store figures, DuckDB and the local PostgreSQL side by side (SIZES=1000000,10000000 by default).
 bench-store: $(VENV)/.dev

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest airflow-env bench bench-extract bench-store clean system-deps
+.PHONY: run test lint typecheck pytest airflow-env bench bench-extract bench-store bench-api clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tiktrend.collect.rawzone import RawZone
 from tiktrend.collect.simulator import SimConfig, planted_trends, write_simulation
@@ -59,6 +60,23 @@ def test_second_run_of_the_same_input_changes_no_data_table(store: DuckDBStore, 
         pd.testing.assert_frame_equal(frame, before[table], obj=table)
     assert sorted(settings.raw_dir.rglob("*")) == raw_files  # nothing appended to the raw zone
     assert len(store.snapshot("runs")) == 2  # the run log records both executions
+
+
+def test_a_run_that_fails_while_loading_leaves_no_staging_and_the_next_run_loads_it_all(
+    store: DuckDBStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(self: DuckDBStore, videos: pd.DataFrame, mentions: pd.DataFrame) -> None:
+        raise OSError("No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(DuckDBStore, "load_batch", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            run_pipeline(store, settings, simulation=TINY)
+    assert list(store.snapshot("runs")["status"]) == ["failed"]
+    assert not any((settings.data_dir / "staging").glob("*"))  # the failed run's parts are gone
+    second = run_pipeline(store, settings, simulation=TINY)  # the raw zone kept the batch: it loads now
+    assert second.ingest.batches_replayed == 1
+    assert second.ingest.videos_new > 0 and second.ingest.mentions_new > 0
 
 
 def test_seed_sample_merges_duplicates(

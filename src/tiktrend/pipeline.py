@@ -8,6 +8,7 @@ go through the interval stages of ``tiktrend.orchestrate``, which are built from
 from __future__ import annotations
 
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -568,9 +569,15 @@ def _collect_extract_load(
     collected = orchestrate.collect_files(inputs, settings, fmt=fmt, source=source, region=region)
     staging = orchestrate.staging_dir(settings, run_id)
     batches = orchestrate.batches_for(settings, batch_ids=collected.batch_ids)
-    staged = orchestrate.extract_batches(batches, settings, staging, progress=progress)
-    heavy = orchestrate.heavy_stage(settings, staging)  # never raises for an image or a model: text loads anyway
-    loaded = orchestrate.load_staged(store, staging)
+    try:
+        staged = orchestrate.extract_batches(batches, settings, staging, progress=progress)
+        heavy = orchestrate.heavy_stage(settings, staging)  # never raises for an image or a model: text loads
+        loaded = orchestrate.load_staged(store, staging)
+    except BaseException:
+        # The staging folder is this run's alone (the DAG keeps an interval's for its retries): the raw zone
+        # holds the inputs, and the next run extracts them again.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return orchestrate.ingest_report(collected, staged, loaded), staged.figures, heavy
 
 

@@ -216,6 +216,33 @@ def test_an_alert_is_recorded_once_per_key_however_often_rules_run(store: Store)
     assert not table.duplicated(["rule", "keyword", "region", "category", "time_window", "as_of"]).any()
 
 
+def later_detection(store: Store, hours: float) -> None:
+    """The latest detections again, ``hours`` later: what the next runs write while the trends keep growing."""
+    trends = store.snapshot("trends")
+    latest = trends[trends["as_of"] == trends.groupby("time_window")["as_of"].transform("max")].copy()
+    latest["as_of"] = latest["as_of"] + pd.Timedelta(hours=hours)
+    store.save_trends(latest.drop(columns=["run_id"], errors="ignore"), f"later-{hours}")
+
+
+def test_a_trend_alerts_again_only_after_the_cooldown(store: Store) -> None:
+    first = evaluate(store, [RULE])
+    assert first.new > 0
+    later_detection(store, 1)
+    within = evaluate(store, [RULE])  # the same trends an hour later: within the 24 h cooldown
+    assert (within.new, within.suppressed) == (0, first.new)
+    assert evaluate(store, [RULE.model_copy(update={"cooldown_h": 0})]).new == first.new  # no cooldown: again
+    execute(store, "DELETE FROM alerts_sent WHERE as_of > (SELECT min(as_of) FROM alerts_sent)")
+    later_detection(store, 25)
+    assert evaluate(store, [RULE]).new == first.new  # a day later, still trending: alerted once more
+
+
+def test_rules_take_the_cooldown_setting_unless_they_set_their_own(tmp_path: Path) -> None:
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps([{"name": "own", "cooldown_h": 2}, {"name": "default"}]))
+    rules = rules_from_settings(Settings(data_dir=tmp_path, alert_rules_file=path, alert_cooldown_h=6))
+    assert {r.name: r.cooldown_h for r in rules} == {"own": 2, "default": 6}
+
+
 # ---- delivery -----------------------------------------------------------------------------------------------------
 
 

@@ -4,7 +4,9 @@ Each run does two steps, both safe to repeat:
 
 1. :func:`evaluate` finds the trends that pass a rule and records each as a ``pending`` row of ``alerts_sent``,
    keyed on (rule, keyword, region, category, time_window, as_of). A key already there is left alone, so a
-   keyword alerts once per rule and detection window, whatever the number of runs. New alerts are logged.
+   keyword alerts once per rule and detection window, whatever the number of runs. A keyword that alerted
+   for the same rule, slice and window less than ``cooldown_h`` hours before (24 by default) is not alerted
+   again: a trend flagged by every hourly run says so once a day, not every hour. New alerts are logged.
 2. :func:`deliver` posts every pending alert to the webhook (Slack-compatible JSON), with retries and backoff,
    and marks it ``sent`` only after a 2xx answer. A receiver that is down leaves the alert pending: the next
    run sends it. With no webhook configured, alerts are marked ``logged``.
@@ -22,7 +24,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,7 @@ class AlertRule(BaseModel):
     region: str | None = None
     category: str | None = None
     modality: str = ALL
+    cooldown_h: float = Field(default=24.0, ge=0, description="No new alert for the same trend within this.")
 
     @field_validator("window")
     @classmethod
@@ -85,6 +88,11 @@ def rules_from_settings(settings: Settings) -> list[AlertRule]:
         rules.append(_rule({"name": "settings", **inline}, "the TIKTREND_ALERT_* variables"))
     if settings.alert_rules_file is not None:
         rules.extend(load_rules(settings.alert_rules_file))
+    # A rule without its own cooldown takes the setting's.
+    rules = [
+        r if "cooldown_h" in r.model_fields_set else r.model_copy(update={"cooldown_h": settings.alert_cooldown_h})
+        for r in rules
+    ]
     names = [r.name for r in rules]
     doubled = sorted({n for n in names if names.count(n) > 1})
     if doubled:
@@ -203,6 +211,7 @@ class AlertReport:
 
     rules: int = 0
     new: int = 0
+    suppressed: int = 0  # passed a rule, but the same trend alerted less than the rule's cooldown before
     sent: int = 0
     logged: int = 0
     pending: int = 0
@@ -214,6 +223,7 @@ class AlertReport:
         """The figures ``pipeline_metrics`` keeps for the ``alerts`` stage."""
         return {
             "alerts_new": self.new,
+            "alerts_suppressed": self.suppressed,
             "alerts_sent": self.sent + self.logged,
             "alerts_pending": self.pending,
             "alerts_failed": self.failed_attempts,
@@ -231,9 +241,22 @@ def evaluate(
         found = candidates(store, rule, as_of)
         if not found:
             continue
-        since = min(_naive(f["as_of"]) for f in found)
-        known = {(*row[:4], _naive(row[4])) for row in fetch(store, _KNOWN, [rule.name, since])}
-        new = [f for f in found if (*(f[k] for k in KEY[1:-1]), _naive(f["as_of"])) not in known]
+        cooldown = timedelta(hours=rule.cooldown_h)
+        since = min(_naive(f["as_of"]) for f in found) - cooldown
+        alerted: dict[tuple[Any, ...], list[datetime]] = {}
+        for row in fetch(store, _KNOWN, [rule.name, since]):
+            alerted.setdefault(tuple(row[:4]), []).append(_naive(row[4]))
+        new = []
+        for alert in sorted(found, key=lambda f: _naive(f["as_of"])):
+            trend, as_of = tuple(alert[k] for k in KEY[1:-1]), _naive(alert["as_of"])
+            earlier = alerted.setdefault(trend, [])
+            if as_of in earlier:
+                continue  # this very alert is already recorded
+            if any(as_of - cooldown < when < as_of for when in earlier):
+                report.suppressed += 1
+                continue
+            earlier.append(as_of)
+            new.append(alert)
         rows = []
         for alert in new:
             values = [alert[c] for c in _CANDIDATE_COLUMNS]

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     )
     alert_region: str | None = Field(default=None, description="Alert rule: only this region (* = all combined).")
     alert_category: str | None = Field(default=None, description="Alert rule: only this category.")
+    alert_cooldown_h: float = Field(
+        default=24.0, ge=0, description="Hours before the same trend (rule, keyword, slice, window) alerts again."
+    )
     alert_attempts: int = Field(default=4, ge=1, description="Delivery attempts per alert and run.")
     alert_backoff_s: float = Field(default=1.0, ge=0, description="Base of the delivery backoff (exponential).")
     alert_timeout_s: float = Field(default=10.0, gt=0, description="Seconds to wait for the webhook's answer.")

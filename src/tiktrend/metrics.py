@@ -25,8 +25,8 @@ Metric names by stage (every stage also gets ``seconds`` when timed):
   ``ocr_images`` and ``ocr_cached`` (answered by the content-hash cache), ``mentions_total``,
   ``mentions_<modality>``, ``errors`` (videos with a failed step) and ``errors_<step>`` (ocr, cover_download,
   image_caption, transcript), ``tesseract_missing``, ``videos_over_budget``, ``stage_failed``, ``seconds``
-- ``rollup``: ``rows``; ``detect``: ``trends_<window>``; ``alerts``: ``alerts_new``, ``alerts_sent``,
-  ``alerts_pending``, ``alerts_failed``
+- ``rollup``: ``rows``; ``detect``: ``trends_<window>``; ``alerts``: ``alerts_new``, ``alerts_suppressed``,
+  ``alerts_sent``, ``alerts_pending``, ``alerts_failed``
 """
 
 from __future__ import annotations

@@ -28,9 +28,10 @@ all observations of a video to the same partition (repartition by ``video_id``) 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import lru_cache
 from operator import itemgetter
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -157,12 +158,29 @@ def caption_mentions(
     return tuple((phrase.key, phrase.display, modality, phrase.generic, phrase.weight) for phrase in phrases)
 
 
-@lru_cache(maxsize=1 << 14)
-def caption_parts(caption: str) -> tuple[str, tuple[str, ...], str]:
-    """A caption normalized, its inline hashtags, and its text without tags, mentions, URLs and emails."""
+class Prepared(NamedTuple):
+    """A caption normalized, its inline hashtags, its text without tags, mentions, URLs and emails, and the
+    text's language (None: detected when needed)."""
+
+    normalized: str
+    tags: tuple[str, ...]
+    text: str
+    lang: str | None = None
+
+
+def prepare_caption(caption: str, lang: str | None = None) -> Prepared:
+    """The parts of a caption that extraction reads."""
     normalized = normalize(caption)
     tags, text = split_caption(normalized)
-    return normalized, tuple(tags), text
+    return Prepared(normalized, tuple(tags), text, lang)
+
+
+def prepare_captions(captions: Iterable[str]) -> dict[str, Prepared]:
+    """The parts of distinct captions, with their texts' languages detected in one pass of the model."""
+    parts = {caption: prepare_caption(caption) for caption in captions}
+    texts = list({part.text for part in parts.values()})
+    languages = {text: lang for text, (lang, _) in zip(texts, detect_languages(texts), strict=True)}
+    return {caption: part._replace(lang=languages[part.text]) for caption, part in parts.items()}
 
 
 def video_mentions(
@@ -172,13 +190,13 @@ def video_mentions(
     music_author: str,
     music_original: bool,
     transcript: str = "",
-    languages: Mapping[str, str] | None = None,
+    prepared: Prepared | None = None,
 ) -> list[Mention]:
     """The mentions of one video, one per (keyword, modality): hashtags, caption phrases, emoji, the sound.
 
-    ``languages``: caption text → language, detected beforehand for a whole chunk (else detected here).
+    ``prepared``: the caption's parts and language, worked out for a whole chunk (:func:`prepare_captions`).
     """
-    normalized, caption_tags, text = caption_parts(caption)
+    normalized, caption_tags, text, lang = prepared or prepare_caption(caption)
     found: dict[tuple[str, str], Mention] = {}
     for entry in hashtags:
         for tag in _entry_mentions(entry):
@@ -188,7 +206,7 @@ def video_mentions(
             found.setdefault((inline[0], "hashtag"), inline)
     # A caption phrase that spells one of the video's hashtags (glued) becomes that hashtag's keyword.
     known = frozenset(key for key, _ in found) if text.strip() else frozenset()
-    for phrase in caption_mentions(text, known, "caption", languages.get(text) if languages else None):
+    for phrase in caption_mentions(text, known, "caption", lang):
         found.setdefault((phrase[0], "caption"), phrase)
     for emoji in emoji_keys(normalized):
         found.setdefault((emoji, "emoji"), (emoji, emoji, "emoji", False, WEIGHT))
@@ -246,11 +264,10 @@ def extract_mentions(videos: pd.DataFrame) -> pd.DataFrame:
             seen.add(observation)
             observations.append(observation)
     # The languages of all caption texts in one pass of the model (a numpy step walks every text at once).
-    texts = list({caption_parts(observation[1])[2] for observation in observations})
-    languages = {text: lang for text, (lang, _) in zip(texts, detect_languages(texts), strict=True)}
+    prepared = prepare_captions({observation[1] for observation in observations})
     found: dict[str, list[Mention]] = {}
     for video_id, caption, tags, title, author, original, transcript in observations:
-        mentions = video_mentions(caption, tags, title, author, original, transcript, languages)
+        mentions = video_mentions(caption, tags, title, author, original, transcript, prepared[caption])
         if video_id in found:
             mentions = _merge(found[video_id], mentions)
         found[video_id] = mentions

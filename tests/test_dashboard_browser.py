@@ -27,6 +27,7 @@ if not CHROMIUM.exists():
 pytest.importorskip("streamlit", reason="the dashboard extra (streamlit) is not installed")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) is not installed")
 
+from filled_stores import filled_stores  # noqa: E402
 from tiktrend.collect.simulator import SimConfig  # noqa: E402
 from tiktrend.pipeline import run_pipeline  # noqa: E402
 from tiktrend.settings import Settings  # noqa: E402
@@ -38,6 +39,14 @@ pytestmark = pytest.mark.slow
 EXCEPTION_BOX = '[data-testid="stException"]'
 ERROR_WORDS = ("Traceback", "Error", "Exception")
 LOADING = '[data-testid="stStatusWidget"]'
+# The glide data grid Streamlit draws: header and row heights, and where a row's selection box sits.
+HEADER_HEIGHT = 35
+ROW_HEIGHT = 35
+MARKER_X = 15
+DATA = {
+    "duckdb": "tiktrend run on SimConfig() (the simulator's defaults)",
+    "postgres": "tests/filled_stores.py SCENARIO (seed 11, 60 hours, 50 videos per hour)",
+}
 PLOTS = "() => [...document.querySelectorAll('.js-plotly-plot')].map(d => JSON.stringify(d.data))"
 
 
@@ -138,6 +147,27 @@ def dashboard(filled: tuple[str, str], tmp_path_factory: pytest.TempPathFactory)
         yield running
 
 
+@pytest.fixture(scope="module")
+def pg_dashboard(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterator[Dashboard]:
+    """The dashboard over PostgreSQL: the shared small scenario (tests/filled_stores.py), a schema of its own."""
+    url = filled_stores(tmp_path_factory, pg_database).postgres
+    store = open_store(url)
+    try:
+        top_trend = str(store.top_trends(window="1d", detector="threshold", limit=1)["display"].iloc[0])
+    finally:
+        store.close()
+    for running in _start(url, tmp_path_factory.mktemp("dashboard-run-pg")):
+        running.top_trend = top_trend
+        yield running
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def served(request: pytest.FixtureRequest) -> Dashboard:
+    """The dashboard on each backend, for the tests that matter on both (the servers live for the module)."""
+    found: Dashboard = request.getfixturevalue("dashboard" if request.param == "duckdb" else "pg_dashboard")
+    return found
+
+
 def _backtest_report(out: Path) -> None:
     """What ``tiktrend backtest --simulate --out`` writes, on a small simulation (two detectors)."""
     from tiktrend.backtest import report
@@ -225,7 +255,9 @@ def meaningful_paint(page: Any, url: str) -> float:
     return time.perf_counter() - started
 
 
-def test_trending_now_paints_with_sparklines(dashboard: Dashboard, page: Any, artifacts: Path) -> None:
+def test_trending_now_paints_with_sparklines(served: Dashboard, page: Any, artifacts: Path) -> None:
+    dashboard = served
+    backend = _backend(dashboard)
     first = meaningful_paint(page, dashboard.url)
     settle(page)
     again = meaningful_paint(page, dashboard.url)
@@ -235,21 +267,24 @@ def test_trending_now_paints_with_sparklines(dashboard: Dashboard, page: Any, ar
         "cached_meaningful_paint_s": round(again, 3),
         "load_average_1m": round(os.getloadavg()[0], 2),  # the machine's load, to read the figures against
         "view": "trending",
-        "data": "tiktrend run on SimConfig() (the simulator's defaults)",
+        "backend": backend,
+        "data": DATA[backend],
     }
-    (artifacts / "first_paint.json").write_text(json.dumps(figures) + "\n")
+    name = "first_paint.json" if backend == "duckdb" else f"first_paint_{backend}.json"
+    (artifacts / name).write_text(json.dumps(figures) + "\n")
     print(
-        f"\ndashboard first meaningful paint: {first:.2f} s on a fresh server, {again:.2f} s cached "
+        f"\ndashboard first meaningful paint ({backend}): {first:.2f} s on a fresh server, {again:.2f} s cached "
         f"(load average {os.getloadavg()[0]:.1f})"
     )
     assert page.get_by_role("heading", name="Trending now").count() >= 1
     bars = plot_data(page)[0]
     shown = [label for trace in bars for label in values(trace["y"])]
     assert dashboard.top_trend in shown
-    assert_clean(page, artifacts / "trending.png")
+    assert_clean(page, artifacts / f"trending-{backend}.png")
 
 
-def test_a_filter_changes_the_charts(dashboard: Dashboard, page: Any, artifacts: Path) -> None:
+def test_a_filter_changes_the_charts(served: Dashboard, page: Any, artifacts: Path) -> None:
+    dashboard = served
     page.goto(f"{dashboard.url}/?view=engagement")
     page.locator(".js-plotly-plot").nth(3).wait_for(state="visible")
     settle(page)
@@ -264,23 +299,45 @@ def test_a_filter_changes_the_charts(dashboard: Dashboard, page: Any, artifacts:
     # The map colours Vietnam alone once the filter holds it.
     regions = {trace.get("name") for trace in after[1] if trace.get("fill") == "toself" and trace.get("hoveron")}
     assert regions == {"VN"}
-    assert_clean(page, artifacts / "engagement-vn.png")
+    assert_clean(page, artifacts / f"engagement-vn-{_backend(dashboard)}.png")
 
 
-def test_the_keyword_drilldown_opens(dashboard: Dashboard, page: Any, artifacts: Path) -> None:
-    page.goto(dashboard.url)
+def test_the_keyword_drilldown_opens(served: Dashboard, page: Any, artifacts: Path) -> None:
+    page.goto(served.url)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible")
     settle(page)
     page.get_by_role("button", name="Open the drill-down", exact=True).click()
+    assert_keyword_view(page, served.top_trend)
+    assert_clean(page, artifacts / f"keyword-{_backend(served)}.png")
+
+
+def test_clicking_a_trending_row_opens_its_keyword(served: Dashboard, page: Any, artifacts: Path) -> None:
+    page.goto(served.url)
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for(state="visible")
+    settle(page)
+    box = table.bounding_box()
+    # The first row's selection box: the marker column at the grid's left edge, one header row down.
+    page.mouse.click(box["x"] + MARKER_X, box["y"] + HEADER_HEIGHT + ROW_HEIGHT / 2)
+    assert_keyword_view(page, served.top_trend)
+    assert_clean(page, artifacts / f"keyword-row-click-{_backend(served)}.png")
+
+
+def assert_keyword_view(page: Any, display: str) -> None:
+    """The Keyword view on the best trend: URL, heading, a non-zero series and links to tiktok.com videos."""
     page.get_by_role("heading", name="Keyword", exact=True).wait_for()
     settle(page)
     assert "view=keyword" in page.url and "keyword=" in page.url
+    page.get_by_role("heading", name=display, exact=True).wait_for()
     series = plot_data(page)[0]
     assert sum(sum(values(trace["y"])) for trace in series) > 0
     links = page.locator('a[href^="https://www.tiktok.com/@"]')
     links.first.wait_for()
     assert "/video/" in links.first.get_attribute("href")
-    assert_clean(page, artifacts / "keyword.png")
+
+
+def _backend(dashboard: Dashboard) -> str:
+    return "duckdb" if dashboard.store_url.startswith("duckdb:") else "postgres"
 
 
 @pytest.mark.parametrize("view", ["regions", "pipeline"])

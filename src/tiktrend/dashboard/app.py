@@ -6,6 +6,7 @@ widgets and charts. The filters in the sidebar apply to every view and are mirro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -198,9 +199,25 @@ def trending_view(source: Source, filters: Filters) -> None:
             "videos_before": st.column_config.NumberColumn("before"),
         },
         key="trend_table",
+        on_select=functools.partial(_open_selected_row, tuple(frame["keyword"])),
+        selection_mode="single-row",
     )
+    st.caption("Click a row (its box at the left) to open that keyword's drill-down, or pick one below.")
     _open_keyword_picker(frame)
     st.plotly_chart(charts.trend_scores_chart(frame), width="stretch", key="trend_chart")
+
+
+def _open_selected_row(keywords: tuple[str, ...]) -> None:
+    """Open the Keyword view on the clicked row's keyword.
+
+    A callback runs before the next rerun draws any widget, so it may switch the view's radio at once (no
+    second rerun); the table is not drawn in the Keyword view, so its selection is gone when the reader
+    comes back to the ranking.
+    """
+    rows = st.session_state["trend_table"].selection.rows
+    if rows and 0 <= rows[0] < len(keywords):
+        st.session_state["open_keyword"] = keywords[rows[0]]
+        _apply_pending_navigation()
 
 
 def _open_keyword_picker(frame: pd.DataFrame) -> None:

@@ -594,6 +594,46 @@ def categories(
     return _slice_totals(reader, "category", start, end, "region", region)
 
 
+def modality_totals(
+    reader: Reader,
+    by: str,
+    modalities: Sequence[str],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    regions: Sequence[str] = (),
+    categories: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Per region or category: the videos with a mention in one of ``modalities``, each once, and their sums.
+
+    The rollups count videos per region x category only (a video has no modality, its mentions do), so these
+    totals are read from the videos and their mentions; empty ``regions`` / ``categories`` mean all of them.
+    """
+    if by not in ("region", "category"):
+        raise ValueError(f"by must be region or category, not {by!r}")
+    params: dict[str, Any] = {}
+    chosen = _in("m.modality", "modality", list(modalities), params) if modalities else "1 = 1"
+    mention = "SELECT 1 FROM keyword_mentions m WHERE m.video_id = r.video_id"
+    where = [f"EXISTS ({mention} AND {chosen})"]
+    if start is not None:
+        params["start"] = _naive(start)
+        where.append("r.posted_at >= $start")
+    if end is not None:
+        params["end"] = _naive(end)
+        where.append("r.posted_at < $end")
+    for column, values in (("region", regions), ("category", categories)):
+        if values:
+            where.append(_in(f"r.{column}", column, list(values), params))
+    statement = f"""
+        WITH k AS (
+            SELECT r.{by}, CAST(count(*) AS BIGINT) AS videos, {_SUMS}
+            FROM videos r WHERE {" AND ".join(where)} GROUP BY r.{by}
+        )
+        SELECT k.*, {_RATES} FROM k ORDER BY videos DESC, {by}
+    """  # noqa: S608 - fixed names; values are bound parameters
+    return reader.read(statement, params)
+
+
 def videos(
     reader: Reader,
     *,

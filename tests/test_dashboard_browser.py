@@ -302,6 +302,23 @@ def test_a_filter_changes_the_charts(served: Dashboard, page: Any, artifacts: Pa
     assert_clean(page, artifacts / f"engagement-vn-{_backend(dashboard)}.png")
 
 
+def test_the_modality_filter_changes_every_engagement_chart(dashboard: Dashboard, page: Any, artifacts: Path) -> None:
+    """The region map and the category chart too: their totals count the videos with a chosen modality."""
+    page.goto(f"{dashboard.url}/?view=engagement")
+    page.locator(".js-plotly-plot").nth(3).wait_for(state="visible")
+    settle(page)
+    before = plot_data(page)
+    pick(page, "Modalities", "emoji")
+    page.wait_for_function("() => window.location.search.includes('modality=emoji')")
+    settle(page)
+    after = plot_data(page)
+    assert len(after) == len(before) == 4
+    for i, (old, new) in enumerate(zip(before, after, strict=True)):
+        assert old != new, f"chart {i} did not change with the modality filter"
+    assert "a chosen modality" in page.inner_text("body")
+    assert_clean(page, artifacts / "engagement-emoji.png")
+
+
 def test_the_keyword_drilldown_opens(served: Dashboard, page: Any, artifacts: Path) -> None:
     page.goto(served.url)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible")

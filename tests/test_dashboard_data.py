@@ -195,3 +195,75 @@ def test_keyword_evidence_says_where_it_trends(url: str, whole: Filters) -> None
     everywhere = ranked[(ranked["time_window"] == "1d") & (ranked["detector"] == "threshold")]
     everywhere = everywhere[(everywhere[["region", "category", "modality"]] == ALL).all(axis=1)]
     assert list(everywhere["rank"]) == [int(best["rank"])]
+
+
+def _videos_with_a_mention_in(url: str, by: str, modality: str, filters: Filters) -> dict[str, int]:
+    """Videos per region or category that mention anything in ``modality``, counted by a join of our own."""
+    assert filters.start is not None and filters.end is not None
+    statement = f"""
+        SELECT v.{by} AS name, count(DISTINCT v.video_id) AS videos
+        FROM videos v JOIN keyword_mentions m ON m.video_id = v.video_id
+        WHERE m.modality = $modality AND v.posted_at >= $start AND v.posted_at < $end
+        GROUP BY v.{by}
+    """
+    params = {
+        "modality": modality,
+        "start": filters.start.replace(tzinfo=None),
+        "end": filters.end.replace(tzinfo=None),
+    }
+    found = data.reader(url).read(statement, params)
+    return {str(name): int(videos) for name, videos in zip(found["name"], found["videos"], strict=True)}
+
+
+@pytest.mark.parametrize("by", ["region", "category"])
+def test_a_modality_filter_changes_the_region_and_category_totals(url: str, whole: Filters, by: str) -> None:
+    version = data.version(url)
+    ask = data.by_region if by == "region" else data.by_category
+    everything = ask(url, version, whole).set_index(by)["videos"].to_dict()
+    for modality in ("caption", "emoji"):  # the simulator writes a caption or an emoji in some videos only
+        picked = replace(whole, modalities=(modality,))
+        narrowed = ask(url, version, picked).set_index(by)["videos"].to_dict()
+        assert narrowed == _videos_with_a_mention_in(url, by, modality, whole)
+        assert all(videos <= everything[name] for name, videos in narrowed.items())
+        assert sum(narrowed.values()) < sum(everything.values()), f"the {modality} filter changed no total"
+    # Every simulated video has a sound: its totals read from the videos equal the rollups' totals of all videos.
+    music = ask(url, version, replace(whole, modalities=("music",)))
+    assert _videos_with_a_mention_in(url, by, "music", whole) == everything
+    assert music.set_index(by)["videos"].to_dict() == everything
+    assert int(music["views"].sum()) == int(ask(url, version, whole)["views"].sum())
+
+
+def test_modality_totals_count_each_video_once_in_regions_and_categories(url: str, whole: Filters) -> None:
+    version = data.version(url)
+    categories = tuple(sorted(data.by_category(url, version, whole)["category"])[:2])
+    picked = replace(whole, regions=("US", "VN"), categories=categories, modalities=("caption", "emoji"))
+    regions = data.by_region(url, version, picked)
+    per_category = data.by_category(url, version, picked)
+    assert set(regions["region"]) <= {"US", "VN"} and set(per_category["category"]) <= set(categories)
+    assert int(regions["videos"].sum()) == int(per_category["videos"].sum()) > 0
+    assert int(regions["views"].sum()) == int(per_category["views"].sum())
+    emoji_only = data.by_region(url, version, replace(picked, modalities=("emoji",)))
+    assert int(emoji_only["videos"].sum()) < int(regions["videos"].sum())
+
+
+def test_the_keyword_regions_follow_the_modality_filter(url: str, whole: Filters) -> None:
+    version = data.version(url)
+    picked = replace(whole, modalities=("music",))
+    keyword = str(data.top_keywords(url, version, picked)["keyword"].iloc[0])
+    evidence = data.keyword_evidence(url, version, keyword, picked)
+    shown = evidence.regions.set_index("region")["videos"].to_dict()
+    reader = data.reader(url)
+    for region, videos in shown.items():
+        series = query.keyword_series(
+            reader, [keyword], grain="day", start=picked.start, end=picked.end, region=region, modality="music"
+        )
+        assert videos == int(series["videos"].sum())
+    assert sum(shown.values()) == int(evidence.series["videos"].sum())
+
+
+def test_the_top_n_filter_bounds_the_region_and_category_totals(url: str, whole: Filters) -> None:
+    version = data.version(url)
+    for ask in (data.by_region, data.by_category):
+        every = ask(url, version, whole)
+        top = ask(url, version, replace(whole, top_n=2))
+        assert len(every) > 2 and list(top["videos"]) == list(every["videos"].head(2))

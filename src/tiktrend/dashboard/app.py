@@ -176,8 +176,8 @@ def trending_view(source: Source, filters: Filters) -> None:
     scope = scopes.iloc[int(chosen or 0)]
     frame = data.trends(source.url, source.version, filters, str(scope["time_window"]), str(scope["detector"]))
     right.caption(
-        f"Ranking as of {pd.Timestamp(scope['as_of']):%Y-%m-%d %H:%M} UTC; sparklines over the selected days "
-        f"({data.grain_of(filters)} buckets). {describe(filters)}."
+        f"Ranking as of {pd.Timestamp(scope['as_of']):%Y-%m-%d %H:%M} UTC (the latest detection: the day range "
+        f"sets the sparklines' span, not the ranking; {data.grain_of(filters)} buckets). {describe(filters)}."
     )
     if frame.empty:
         st.info("No trend in this detection matches the filters. Widen the regions, categories or modalities.")
@@ -242,6 +242,8 @@ def keyword_view(source: Source, filters: Filters) -> None:
         st.info(f"No mention of {keyword!r} matches the filters ({describe(filters)}).")
         return
     st.subheader(evidence.display)
+    if len(filters.modalities) > 1:
+        st.caption("Figures add the chosen modalities up: a video mentioning the keyword in two counts twice.")
     totals = evidence.series[list(data.SUMS)].sum()
     engagement = sum(float(totals[c]) for c in ("likes", "comments", "shares", "saves"))
     rate = engagement / float(totals["views"]) if totals["views"] else 0.0
@@ -293,10 +295,16 @@ def _keyword_trends(ranked: pd.DataFrame) -> None:
     )
 
 
+TOTALS_NOTE: Final = (
+    "Region and category totals count each video once; with a modality filter, the videos with a mention in a "
+    "chosen modality."
+)
+
+
 def engagement_view(source: Source, filters: Filters) -> None:
     """The original dashboard's four charts, over the live store."""
     st.header("Engagement")
-    st.caption(f"{describe(filters)}. Regions and categories count every video once, whatever its modalities.")
+    st.caption(f"{describe(filters)}. {TOTALS_NOTE} The top N regions and categories by videos.")
     keywords = data.top_keywords(source.url, source.version, filters)
     left, right = st.columns(2)
     left.plotly_chart(charts.top_keywords_chart(keywords), width="stretch", key="engagement_top")
@@ -319,7 +327,7 @@ MAP_FIGURES: Final = {
 def regions_view(source: Source, filters: Filters) -> None:
     """Every region on a world map, with one figure chosen by the reader."""
     st.header("Regions")
-    st.caption(f"{describe(filters)}. Every video counts once, whatever its modalities.")
+    st.caption(f"{describe(filters)}. {TOTALS_NOTE} The top N regions by videos.")
     label = str(st.radio("Figure", list(MAP_FIGURES), horizontal=True, key="map_figure"))
     frame = charts.engagement_columns(data.by_region(source.url, source.version, filters))
     figure = charts.region_map(frame, MAP_FIGURES[label], f"{label.capitalize()} by region")
@@ -357,6 +365,7 @@ BACKTEST_FIGURES: Final = ("f1", "precision", "recall", "lead_median", "false_po
 def backtest_view(source: Source, filters: Filters) -> None:
     """The detectors' figures in the backtest reports that ``tiktrend backtest --out`` wrote."""
     st.header("Backtests")
+    st.caption("The sidebar's filters do not apply here: each report holds its own data, range and detectors.")
     results = data.backtests(source.reports_dir)
     if results.empty:
         st.info(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -22,7 +22,7 @@ from tiktrend import query
 from tiktrend.dashboard.charts import video_link
 from tiktrend.dashboard.filters import Choices, Filters
 from tiktrend.models import COUNTERS
-from tiktrend.query.queries import data_span
+from tiktrend.query.queries import data_span, modality_totals
 from tiktrend.settings import Settings
 from tiktrend.store import ALL, StoreError
 from tiktrend.store.pg_options import options_from_settings
@@ -176,6 +176,8 @@ def keyword_evidence(url: str, version: str, keyword: str, filters: Filters) -> 
     detail = query.keyword_detail(found, keyword, grain=grain, start=start, end=end, region=region, category=category)
     modalities = _only(detail.modalities, "modality", filters.modalities)
     regions = _only(detail.regions, "region", filters.regions)
+    if filters.modalities and not regions.empty:
+        regions = _regions_in_modalities(found, keyword, filters, list(regions["region"]))
     examples = _examples(found, keyword, filters)
     ranked = detail.trends
     for column, values in (("region", filters.regions), ("category", filters.categories)):
@@ -184,6 +186,32 @@ def keyword_evidence(url: str, version: str, keyword: str, filters: Filters) -> 
     if filters.modalities and "modality" in ranked:
         ranked = ranked[ranked["modality"].isin([*filters.modalities, ALL])]
     return KeywordEvidence(keyword, detail.display or keyword, summed, modalities, regions, examples, ranked)
+
+
+def _regions_in_modalities(found: query.Reader, keyword: str, filters: Filters, regions: list[str]) -> pd.DataFrame:
+    """The keyword's videos per region in the chosen modalities (the breakdown query counts all modalities).
+
+    Added over the selected categories and modalities, as the series is: a video that mentions the keyword in
+    two chosen modalities counts in each.
+    """
+    rows = []
+    for region in regions:
+        sums = [
+            query.keyword_series(
+                found,
+                [keyword],
+                grain="day",
+                start=filters.start,
+                end=filters.end,
+                region=region,
+                category=c,
+                modality=m,
+            )[list(SUMS)].sum()
+            for _, c, m in _slices(replace(filters, regions=(region,)))
+        ]
+        rows.append({"region": region, **pd.concat(sums, axis=1).sum(axis=1).astype("int64").to_dict()})
+    frame = pd.DataFrame(rows, columns=["region", *SUMS])
+    return frame[frame["videos"] > 0].sort_values(["videos", "region"], ascending=[False, True]).reset_index(drop=True)
 
 
 def _only(frame: pd.DataFrame, column: str, values: tuple[str, ...]) -> pd.DataFrame:
@@ -226,22 +254,45 @@ def top_keywords(url: str, version: str, filters: Filters) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def by_region(url: str, version: str, filters: Filters) -> pd.DataFrame:
-    """Videos and engagement per selected region (all videos: the modality filter does not split videos)."""
-    found = reader(url)
-    start, end = _bounds(filters)
-    frames = [query.regions(found, start=start, end=end, category=c) for c in filters.categories or (ALL,)]
-    frame = _summed(frames, "region")
-    return frame[frame["region"].isin(filters.regions)] if filters.regions else frame
+    """Videos and engagement per selected region, the top N by videos (each video once, see ``_totals``)."""
+    return _totals(url, filters, "region")
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def by_category(url: str, version: str, filters: Filters) -> pd.DataFrame:
-    """Videos and engagement per selected category (all videos of the selected regions)."""
+    """Videos and engagement per selected category, the top N by videos (each video once, see ``_totals``)."""
+    return _totals(url, filters, "category")
+
+
+def _totals(url: str, filters: Filters, by: str) -> pd.DataFrame:
+    """Per region or category, within every filter.
+
+    Without a modality filter the rollups answer (bucket_totals: one slice per call, added over the other
+    filter's values). A video has no modality, its mentions do: with one, a video counts once when it has a
+    mention in a chosen modality, read from the videos and their mentions (``modality_totals``).
+    """
     found = reader(url)
     start, end = _bounds(filters)
-    frames = [query.categories(found, start=start, end=end, region=r) for r in filters.regions or (ALL,)]
-    frame = _summed(frames, "category")
-    return frame[frame["category"].isin(filters.categories)] if filters.categories else frame
+    if filters.modalities:
+        frame = modality_totals(
+            found,
+            by,
+            filters.modalities,
+            start=start,
+            end=end,
+            regions=filters.regions,
+            categories=filters.categories,
+        )[[by, *SUMS]]
+    elif by == "region":
+        frames = [query.regions(found, start=start, end=end, category=c) for c in filters.categories or (ALL,)]
+        frame = _summed(frames, by)
+        frame = frame[frame[by].isin(filters.regions)] if filters.regions else frame
+    else:
+        frames = [query.categories(found, start=start, end=end, region=r) for r in filters.regions or (ALL,)]
+        frame = _summed(frames, by)
+        frame = frame[frame[by].isin(filters.categories)] if filters.categories else frame
+    ranked = frame.sort_values(["videos", by], ascending=[False, True])
+    return ranked.head(filters.top_n).reset_index(drop=True)
 
 
 def _summed(frames: list[pd.DataFrame], by: str) -> pd.DataFrame:

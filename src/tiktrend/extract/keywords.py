@@ -168,11 +168,11 @@ class Prepared(NamedTuple):
     lang: str | None = None
 
 
-def prepare_caption(caption: str, lang: str | None = None) -> Prepared:
-    """The parts of a caption that extraction reads."""
+def prepare_caption(caption: str) -> Prepared:
+    """The parts of a caption that extraction reads (its language left to detect)."""
     normalized = normalize(caption)
     tags, text = split_caption(normalized)
-    return Prepared(normalized, tuple(tags), text, lang)
+    return Prepared(normalized, tuple(tags), text)
 
 
 def prepare_captions(captions: Iterable[str]) -> dict[str, Prepared]:

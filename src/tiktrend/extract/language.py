@@ -97,7 +97,7 @@ def detect_language(text: str) -> tuple[str, float]:
 
 
 def detect_languages(texts: Sequence[str]) -> list[tuple[str, float]]:
-    """:func:`detect_language` of many texts at once: the model's automaton walks every text in one numpy step.
+    """:func:`detect_language` of many texts at once: each numpy step moves every text one byte on.
 
     The answer for a text does not depend on the others in the batch (each text's features are counted and
     summed on their own), so a text gets the same language alone, in a pandas chunk or in a Spark partition.

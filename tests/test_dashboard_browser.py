@@ -283,19 +283,25 @@ def test_trending_now_paints_with_sparklines(served: Dashboard, page: Any, artif
     assert_clean(page, artifacts / f"trending-{backend}.png")
 
 
-def test_a_filter_changes_the_charts(served: Dashboard, page: Any, artifacts: Path) -> None:
-    dashboard = served
-    page.goto(f"{dashboard.url}/?view=engagement")
+def engagement_charts_after(page: Any, url: str, label: str, value: str, param: str) -> list[Any]:
+    """The four engagement charts' data once a filter is chosen, asserting that each of them changed."""
+    page.goto(f"{url}/?view=engagement")
     page.locator(".js-plotly-plot").nth(3).wait_for(state="visible")
     settle(page)
     before = plot_data(page)
-    pick(page, "Regions", "VN")
-    page.wait_for_function("() => window.location.search.includes('region=VN')")
+    pick(page, label, value)
+    page.wait_for_function(f"() => window.location.search.includes('{param}={value}')")
     settle(page)
     after = plot_data(page)
     assert len(after) == len(before) == 4
     for i, (old, new) in enumerate(zip(before, after, strict=True)):
-        assert old != new, f"chart {i} did not change with the region filter"
+        assert old != new, f"chart {i} did not change with the {param} filter"
+    return after
+
+
+def test_a_filter_changes_the_charts(served: Dashboard, page: Any, artifacts: Path) -> None:
+    dashboard = served
+    after = engagement_charts_after(page, dashboard.url, "Regions", "VN", "region")
     # The map colours Vietnam alone once the filter holds it.
     regions = {trace.get("name") for trace in after[1] if trace.get("fill") == "toself" and trace.get("hoveron")}
     assert regions == {"VN"}
@@ -304,17 +310,7 @@ def test_a_filter_changes_the_charts(served: Dashboard, page: Any, artifacts: Pa
 
 def test_the_modality_filter_changes_every_engagement_chart(dashboard: Dashboard, page: Any, artifacts: Path) -> None:
     """The region map and the category chart too: their totals count the videos with a chosen modality."""
-    page.goto(f"{dashboard.url}/?view=engagement")
-    page.locator(".js-plotly-plot").nth(3).wait_for(state="visible")
-    settle(page)
-    before = plot_data(page)
-    pick(page, "Modalities", "emoji")
-    page.wait_for_function("() => window.location.search.includes('modality=emoji')")
-    settle(page)
-    after = plot_data(page)
-    assert len(after) == len(before) == 4
-    for i, (old, new) in enumerate(zip(before, after, strict=True)):
-        assert old != new, f"chart {i} did not change with the modality filter"
+    engagement_charts_after(page, dashboard.url, "Modalities", "emoji", "modality")
     assert "a chosen modality" in page.inner_text("body")
     assert_clean(page, artifacts / "engagement-emoji.png")
 

@@ -174,6 +174,28 @@ def test_keyword_detail(pair: Pair, filled: Filled) -> None:
     assert set(duck.examples["video_id"]) <= set(raw["video_id"])
 
 
+@pytest.mark.parametrize("sliced", [False, True], ids=["all", "one-region"])
+def test_example_videos_are_the_most_viewed_of_the_days_asked(pair: Pair, sliced: bool) -> None:
+    keyword = a_trending_keyword(pair)
+    raw = mentions_with_videos(pair.duckdb)
+    raw = raw[raw["keyword"] == keyword]
+    region = str(raw["region"].mode().iloc[0]) if sliced else ALL
+    first, last = raw["posted_at"].min(), raw["posted_at"].max()
+    start, end = first + (last - first) / 3, last - (last - first) / 3  # mid-day bounds: whole days are read
+    answers = pair.both(lambda r: query.example_videos(r, keyword, start=start, end=end, region=region, limit=7))
+    duck = same(answers, "example videos")
+    days = raw[(raw["posted_at"] >= start.floor("D")) & (raw["posted_at"] < end.ceil("D"))]
+    days = days[days["region"] == region] if sliced else days
+    expected = days.drop_duplicates("video_id").sort_values(
+        ["views", "video_id"], ascending=[False, True], na_position="last"
+    )
+    assert list(duck["video_id"]) == list(expected["video_id"].head(7))
+    modalities = days.groupby("video_id")["modality"].agg(lambda m: ",".join(sorted(m)))
+    assert list(duck["modalities"]) == list(modalities[duck["video_id"]])
+    with pytest.raises(ValueError, match="limit must be between 0 and 20"):
+        query.example_videos(pair.duckdb, keyword, limit=21)
+
+
 def test_an_unknown_keyword_is_empty_not_an_error(pair: Pair) -> None:
     detail = query.keyword_detail(pair.postgres, "no-such-keyword-anywhere")
     assert not detail.found and detail.series["videos"].sum() == 0 and detail.examples.empty

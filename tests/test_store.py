@@ -229,6 +229,59 @@ def test_incremental_rollups_equal_a_full_recomputation(store: Store) -> None:
     assert everything["videos"].sum() == 15
 
 
+def _top_recomputed(store: Store, keep: int) -> pd.DataFrame:
+    """``keyword_top`` recomputed in pandas: the ``keep`` most viewed videos per keyword, day, region, category."""
+    mentions = store.snapshot("keyword_mentions")
+    views = store.snapshot("videos").set_index("video_id")["views"]
+    mentions["bucket"] = mentions["posted_at"].dt.floor("D")
+    group = ["keyword", "bucket", "region", "category"]
+    rows = mentions.groupby([*group, "video_id"], as_index=False).agg(
+        modalities=("modality", lambda m: ",".join(sorted(m)))
+    )
+    rows["rank_views"] = rows["video_id"].map(views).fillna(-1).astype("int64")
+    rows = rows.sort_values([*group, "rank_views", "video_id"], ascending=[True] * 4 + [False, True])
+    rows = rows[rows.groupby(group).cumcount() < keep]
+    columns = [*group, "video_id", "rank_views", "modalities"]
+    return rows[columns].sort_values([*group, "video_id"]).reset_index(drop=True)
+
+
+def test_kept_top_videos_equal_a_full_recomputation(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tiktrend.store import rollup_sql
+
+    monkeypatch.setattr(rollup_sql, "TOP_VIDEOS", 2)  # few videos per group, so the cut is exercised
+
+    def load_and_check(obs: list[dict[str, Any]], mentions: list[dict[str, Any]]) -> pd.DataFrame:
+        store.load_batch(*frames(obs, mentions))
+        store.refresh_rollups()
+        kept = store.snapshot("keyword_top")
+        assert list(kept["kid"]) == [rollup_sql.keyword_id(k) for k in kept["keyword"]]
+        expected = _top_recomputed(store, 2)
+        pd.testing.assert_frame_equal(kept.drop(columns=["kid"]), expected, check_dtype=False)
+        return kept
+
+    kept = load_and_check(
+        [observation(f"a{i}", 1, views=10 * i) for i in range(1, 6)] + [observation("n1", 1, views=None)],
+        [mention(f"a{i}", "dance") for i in range(1, 6)] + [mention("a5", "dance", "caption"), mention("n1", "cake")],
+    )
+    assert list(kept["video_id"]) == ["n1", "a4", "a5"]
+    assert list(kept["modalities"]) == ["hashtag", "hashtag", "caption,hashtag"]
+    # A new video enters, a kept one rises: merged without reading the group again.
+    kept = load_and_check([observation("a6", 1, views=45), observation("a1", 2, views=100)], [mention("a6", "dance")])
+    assert list(kept[kept["keyword"] == "dance"]["video_id"]) == ["a1", "a5"]
+    # A kept video falls (a later observation with fewer views): its group is read again from the mentions.
+    kept = load_and_check([observation("a1", 3, views=5)], [])
+    assert list(kept[kept["keyword"] == "dance"]["video_id"]) == ["a5", "a6"]
+    # An earlier observation moves a kept video to another region and day; a video gets views at last.
+    kept = load_and_check(
+        [observation("a5", 0.5, region="VN", created_at=T0 - timedelta(days=1)), observation("n1", 4, views=7)],
+        [mention("n1", "dance")],
+    )
+    assert set(kept[kept["video_id"] == "a5"]["region"]) == {"VN"}
+    # A full rebuild keeps the same rows.
+    store.rebuild_rollups()
+    pd.testing.assert_frame_equal(store.snapshot("keyword_top"), kept)
+
+
 @pytest.mark.parametrize("created", [T0, None], ids=["region-only", "time-and-region"])
 def test_mentions_and_rollups_follow_a_video_that_moves(store: Store, created: datetime | None) -> None:
     # A later observation first (US), then an earlier one (VN): the video takes the earlier one's region, and
@@ -345,6 +398,28 @@ def test_a_first_release_duckdb_file_is_migrated_and_its_rollups_rebuilt(tmp_pat
     assert kinds["keyword_buckets"] == "VIEW" and "rollup_queue" not in kinds
     for table in DATA_TABLES:
         pd.testing.assert_frame_equal(got[table], expected[table], obj=table)
+
+
+def test_a_version_2_duckdb_file_gets_keyword_ids_and_kept_top_videos(tmp_path: Path) -> None:
+    from tiktrend.store.duckdb import DuckDBStore
+    from tiktrend.store.rollup_sql import keyword_id
+
+    url = f"duckdb:///{tmp_path / 'v2.duckdb'}"
+    with DuckDBStore(url) as store:
+        store.load_batch(*frames([observation(f"v{i}", 1, views=i) for i in range(30)],
+                                 [mention(f"v{i}", f"k{i % 3}") for i in range(30)]))  # fmt: skip
+        store.refresh_rollups()
+        expected = {t: store.snapshot(t) for t in ("keyword_top", "keyword_buckets")}
+        # Back to layout 2: no keyword ids, no kept top videos.
+        for statement in ("DROP INDEX keyword_rollup_kid", "ALTER TABLE keyword_rollup DROP COLUMN kid",
+                          "DROP TABLE keyword_top", "DELETE FROM tiktrend_schema WHERE version = 3"):  # fmt: skip
+            store.con.execute(statement)
+    with DuckDBStore(url) as store:
+        assert store.layout_version() == DUCKDB_SCHEMA_VERSION
+        for table, frame in expected.items():
+            pd.testing.assert_frame_equal(store.snapshot(table), frame, obj=table)
+        ids = store.con.execute("SELECT DISTINCT keyword, grain, kid FROM keyword_rollup").fetchall()
+        assert ids and all(kid == keyword_id(keyword, grain) for keyword, grain, kid in ids)
 
 
 def test_a_newer_duckdb_file_is_refused(tmp_path: Path) -> None:

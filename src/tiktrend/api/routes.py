@@ -17,6 +17,7 @@ from tiktrend.api.responses import Format, chosen_format, download, json_body, r
 from tiktrend.query import KEYWORD_SORTS, VIDEO_SORTS, KnownValues, Reader
 from tiktrend.query.queries import video_engagement
 from tiktrend.store.base import ALL, GRAINS
+from tiktrend.store.rollup_sql import TOP_VIDEOS
 
 router = APIRouter()
 protected = APIRouter(dependencies=[Depends(check_api_key)])
@@ -187,7 +188,9 @@ def get_keyword(
     end: EndParam = None,
     region: RegionParam = ALL,
     category: CategoryParam = ALL,
-    examples: Annotated[int, Query(ge=0, le=50)] = 5,
+    examples: Annotated[
+        int, Query(ge=0, le=TOP_VIDEOS, description="Example videos: the most viewed of the days the range touches.")
+    ] = 5,
     format: Annotated[Format | None, Query(description="csv or parquet: download the series.")] = None,
 ) -> Response:
     """A keyword's series per bucket, modalities, regions, categories, example videos and current trends."""

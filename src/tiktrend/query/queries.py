@@ -19,6 +19,7 @@ from tiktrend.models import COUNTERS, MODALITIES
 from tiktrend.query.cursor import TrendCursor
 from tiktrend.query.reader import Reader
 from tiktrend.store.base import ALL, GRAINS
+from tiktrend.store.rollup_sql import TOP_VIDEOS, keyword_id
 
 # How far back a series reaches when no start is given.
 DEFAULT_SPAN: Final = {"hour": timedelta(days=7), "day": timedelta(days=60)}
@@ -44,6 +45,18 @@ def _in(column: str, name: str, values: Sequence[Any], params: dict[str, Any]) -
         params[f"{name}_{i}"] = value
         names.append(f"${name}_{i}")
     return f"{column} IN ({', '.join(names)})"
+
+
+def _keywords_in(reader: Reader, alias: str, words: Sequence[str], grain: str | None, params: dict[str, Any]) -> str:
+    """``alias.keyword IN (...)``, and on DuckDB the keyword ids too: its index is on the ids (``rollup_sql``).
+
+    ``grain`` None: rows of ``keyword_top`` (day rows); otherwise rollup rows of that grain.
+    """
+    clause = _in(f"{alias}.keyword", "kw", words, params)
+    if reader.url.startswith("duckdb:") or grain is None:
+        ids = _in(f"{alias}.kid", "kid", [keyword_id(w, grain or "day") for w in words], params)
+        clause = f"{ids} AND {clause}"
+    return clause
 
 
 def _naive(value: datetime | None) -> datetime | None:
@@ -216,7 +229,7 @@ def keyword_series(
         "modality": modality,
     }
     words = list(dict.fromkeys(keywords))
-    matches = _in("r.keyword", "kw", words, params)
+    matches = _keywords_in(reader, "r", words, grain, params)
     rollup = f"""
         k AS (
             SELECT r.keyword, r.bucket, CAST(sum(r.videos) AS BIGINT) AS videos,
@@ -306,15 +319,8 @@ def keyword_detail(
     series = keyword_series(
         reader, [keyword], grain=grain, start=span[0], end=span[1], region=region, category=category
     ).drop(columns=["keyword"])
-    params = {
-        "keyword": keyword,
-        "grain": grain,
-        "start": span[0],
-        "end": span[1],
-        "region": region,
-        "category": category,
-    }
-    parts = reader.read(_BREAKDOWN, params)
+    params: dict[str, Any] = {"grain": grain, "start": span[0], "end": span[1], "region": region, "category": category}
+    parts = reader.read(_BREAKDOWN.replace("{keyword}", _keywords_in(reader, "k", [keyword], grain, params)), params)
     by = {name: group.drop(columns=["part", "display"]) for name, group in parts.groupby("part", sort=False)}
 
     def part(name: str) -> pd.DataFrame:
@@ -357,8 +363,8 @@ _IN_CATEGORY: Final = "($category = '*' OR category = $category)"
 _BREAKDOWN: Final = f"""
     WITH r AS (
         SELECT modality, region, category, display, videos, mention_micros, {", ".join(COUNTERS)}
-        FROM keyword_rollup
-        WHERE keyword = $keyword AND grain = $grain AND bucket >= $start AND bucket < $end AND videos > 0
+        FROM keyword_rollup k
+        WHERE {{keyword}} AND grain = $grain AND bucket >= $start AND bucket < $end AND videos > 0
     ),
     parts AS (
         {_part("modality", "modality", f"modality <> '{ALL}' AND {_IN_REGION} AND {_IN_CATEGORY}")}
@@ -388,39 +394,37 @@ def example_videos(
     category: str = ALL,
     limit: int = 5,
 ) -> pd.DataFrame:
-    """The most viewed videos mentioning a keyword in [start, end), with the modalities it appears in."""
-    params = {
-        "keyword": keyword,
-        "start": _naive(start),
-        "end": _naive(end),
+    """The most viewed videos mentioning a keyword, posted on the days [start, end) touches, with its modalities.
+
+    They are read from ``keyword_top`` (the most viewed videos per keyword, day, region and category), so the
+    range widens to whole days and ``limit`` is at most ``TOP_VIDEOS``; views as of the latest rollup refresh.
+    """
+    if not 0 <= limit <= TOP_VIDEOS:
+        raise ValueError(f"limit must be between 0 and {TOP_VIDEOS}, not {limit}")
+    first, last = _naive(start), _naive(end)
+    params: dict[str, Any] = {
+        "start": None if first is None else pd.Timestamp(first).floor("D").to_pydatetime(),
+        "end": None if last is None else pd.Timestamp(last).ceil("D").to_pydatetime(),
         "region": region,
         "category": category,
         "limit": limit,
     }
+    match = _keywords_in(reader, "t", [keyword], None, params)
     return reader.read(
         f"""
-        WITH found AS (
-            SELECT video_id, modality FROM keyword_mentions
-            WHERE keyword = $keyword
-              AND (CAST($start AS TIMESTAMP) IS NULL OR posted_at >= $start)
-              AND (CAST($end AS TIMESTAMP) IS NULL OR posted_at < $end)
-              AND ($region = '*' OR region = $region) AND ($category = '*' OR category = $category)
-        ),
-        top AS (  -- the most viewed first, so the modalities are gathered for these few videos only
-            SELECT v.video_id, v.author, v.caption, v.video_url, v.cover_url, v.posted_at, v.region, v.category,
-                   {", ".join(f"v.{c}" for c in COUNTERS)}
-            FROM videos v WHERE v.video_id IN (SELECT video_id FROM found)
-            ORDER BY v.views DESC NULLS LAST, v.video_id
+        WITH top AS (
+            SELECT t.video_id, t.rank_views, t.modalities FROM keyword_top t
+            WHERE {match}
+              AND (CAST($start AS TIMESTAMP) IS NULL OR t.bucket >= $start)
+              AND (CAST($end AS TIMESTAMP) IS NULL OR t.bucket < $end)
+              AND ($region = '*' OR t.region = $region) AND ($category = '*' OR t.category = $category)
+            ORDER BY t.rank_views DESC, t.video_id
             LIMIT $limit
-        ),
-        modalities AS (
-            SELECT f.video_id, string_agg(f.modality, ',' ORDER BY f.modality) AS modalities
-            FROM found f WHERE f.video_id IN (SELECT video_id FROM top) GROUP BY f.video_id
         )
-        SELECT t.video_id, t.author, t.caption, t.video_url, t.cover_url, t.posted_at, t.region, t.category,
-               m.modalities, {", ".join(f"t.{c}" for c in COUNTERS)}
-        FROM top t JOIN modalities m ON m.video_id = t.video_id
-        ORDER BY t.views DESC NULLS LAST, t.video_id
+        SELECT v.video_id, v.author, v.caption, v.video_url, v.cover_url, v.posted_at, v.region, v.category,
+               t.modalities, {", ".join(f"v.{c}" for c in COUNTERS)}
+        FROM top t JOIN videos v ON v.video_id = t.video_id
+        ORDER BY t.rank_views DESC, t.video_id
         """,  # noqa: S608 - fixed names; values are bound parameters
         params,
     )

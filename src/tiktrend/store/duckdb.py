@@ -18,8 +18,16 @@ from tiktrend.models import COUNTERS
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
 from tiktrend.store.params import used
-from tiktrend.store.rollup_sql import RollupSQL, bucket_rows
-from tiktrend.store.schema import ALERTS_DDL, COLLECT_DDL, DDL, DUCKDB_LAYOUTS, DUCKDB_SCHEMA_VERSION, KEYS
+from tiktrend.store.rollup_sql import RollupSQL, bucket_rows, kid_sql
+from tiktrend.store.schema import (
+    ALERTS_DDL,
+    COLLECT_DDL,
+    DDL,
+    DUCKDB_LAYOUTS,
+    DUCKDB_SCHEMA_VERSION,
+    KEYS,
+    KEYWORD_INDEXES,
+)
 
 _STATIC_COLUMNS = STATIC_COLUMNS
 _VIDEO_TABLE_COLUMNS = VIDEO_TABLE_COLUMNS
@@ -319,6 +327,11 @@ class DuckDBStore:
         if version is not None and version < 2:
             # Trends stored before version 2 keep an unknown first detection (NULL: their as_of is the earliest known).
             self.con.execute("ALTER TABLE trends ADD COLUMN IF NOT EXISTS first_detected_at TIMESTAMP")
+        if version in (1, 2):
+            # Version 3: keyword ids on the rollups, and the kept top videos computed once from what is stored.
+            self.con.execute("ALTER TABLE keyword_rollup ADD COLUMN kid BIGINT")
+            self.con.execute(f"UPDATE keyword_rollup SET kid = {kid_sql('duckdb', 'keyword', 'grain')}")  # noqa: S608
+            self.con.execute(_ROLLUP.top_fill())
         for number, name in DUCKDB_LAYOUTS.items():
             if version is None or version < number:
                 self.con.execute(
@@ -328,6 +341,8 @@ class DuckDBStore:
         if version == 0:
             self.con.execute("INSERT INTO rollup_videos SELECT video_id FROM videos")
         self.con.commit()
+        for statement in KEYWORD_INDEXES:  # DuckDB indexes no table with changes pending in the same transaction
+            self.con.execute(statement)
         if version == 0:
             self.refresh_rollups()  # the queue holds every video: a full rebuild, once
 
@@ -462,7 +477,7 @@ class DuckDBStore:
                         written += self._scalar(statement)
                     else:
                         con.execute(statement)
-            for statement in _ROLLUP.finish():
+            for statement in (*_ROLLUP.top(), *_ROLLUP.finish()):
                 con.execute(statement)
             con.commit()
         except BaseException:

@@ -20,6 +20,7 @@ from tiktrend import __version__
 from tiktrend.store.base import StoreError
 from tiktrend.store.pg_connect import PostgresOptions, describe
 from tiktrend.store.pg_schema import PARTITIONED, core_tables, drop_timescale_statements, timescale_statements
+from tiktrend.store.rollup_sql import RollupSQL
 from tiktrend.store.schema import ALERTS_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,22 @@ def _keyword_index_down(conn: Connection, layout: Layout) -> None:
     conn.execute("DROP INDEX IF EXISTS keyword_rollup_keyword")
 
 
+def _keyword_top_up(conn: Connection, layout: Layout) -> None:
+    # The most viewed videos per keyword, day, region and category (rollup_sql), so a keyword's example videos
+    # are read from a few rows; the primary key leads with the keyword. Filled once from what is stored.
+    text = 'TEXT COLLATE "C"'
+    conn.execute(
+        f"CREATE TABLE keyword_top (keyword {text} NOT NULL, bucket TIMESTAMP NOT NULL, region {text} NOT NULL, "
+        f"category {text} NOT NULL, video_id {text} NOT NULL, rank_views BIGINT NOT NULL, "
+        f"modalities {text} NOT NULL, kid BIGINT NOT NULL, PRIMARY KEY (keyword, bucket, region, category, video_id))"
+    )
+    conn.execute(RollupSQL("postgres").top_fill())
+
+
+def _keyword_top_down(conn: Connection, layout: Layout) -> None:
+    conn.execute("DROP TABLE keyword_top")  # derived from the mentions and videos: filled again on upgrade
+
+
 MIGRATIONS: Final = (
     Migration(
         1,
@@ -160,6 +177,7 @@ MIGRATIONS: Final = (
     Migration(4, "alerts sent and pending", _alerts_up, _alerts_down),
     Migration(5, "trends: first detection time, example videos", _trend_history_up, _trend_history_down),
     Migration(6, "keyword indexes for one keyword's reads (API, dashboard)", _keyword_index_up, _keyword_index_down),
+    Migration(7, "the most viewed videos per keyword and day (example videos)", _keyword_top_up, _keyword_top_down),
 )
 LATEST: Final = MIGRATIONS[-1].version
 

@@ -628,6 +628,10 @@ class PostgresStore:
                     cur.execute("ANALYZE " + statement.split()[3])
                 if statement.startswith("DELETE FROM keyword_rollup"):
                     written += max(cur.rowcount, 0)
+        for statement in _ROLLUP.top():
+            cur.execute(statement)
+            if statement.startswith("CREATE TEMP TABLE"):
+                cur.execute("ANALYZE " + statement.split()[3])
         for statement in _ROLLUP.finish():
             cur.execute(statement)
         return written

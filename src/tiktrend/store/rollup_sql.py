@@ -10,10 +10,20 @@ the videos loaded, never the size of the tables.
 video's modalities folded (``*``). A video has one region and one category, so the ``*`` region and
 category rows are plain sums of those; reads compute them (``keyword_buckets``), which keeps maintenance at
 two rows per video, keyword and grain instead of eight.
+
+``keyword_top`` keeps the most viewed videos of each keyword, day, region and category (``TOP_VIDEOS`` of
+them), so a keyword's example videos are read from a few rows instead of joining all its mentions with the
+videos. A refresh merges the kept videos of each touched group with the loaded videos; a group is read again
+from the mentions only when one of its kept videos dropped in views or left it (see :meth:`RollupSQL.top`).
+
+DuckDB finds one keyword's rows through ``kid``, an integer id of the keyword and grain with an index: an
+index on the text would not be used, and a scan of the rollups costs tens of milliseconds at ten million
+mentions. PostgreSQL's B-tree on ``(keyword, grain, bucket)`` needs no id; ``keyword_top`` has it on both.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 from tiktrend.models import COUNTERS
@@ -24,6 +34,24 @@ SETS: Final = "GROUPING SETS ((region, category), (region), (category), ())"
 _C: Final = ", ".join(COUNTERS)
 _SIGNED_SUMS: Final = ", ".join(f"sum(sign * coalesce({c}, 0)) AS {c}" for c in COUNTERS)
 _ANY_CHANGE: Final = " OR ".join(f"sum(sign * coalesce({c}, 0)) <> 0" for c in COUNTERS)
+
+
+# Videos kept per keyword, day, region and category: the most example videos a keyword detail can show.
+TOP_VIDEOS: Final = 20
+TOP_COLUMNS: Final = "keyword, bucket, region, category, video_id, rank_views, modalities"
+
+
+def keyword_id(keyword: str, grain: str = "day") -> int:
+    """The id of a keyword's rows of one grain: 60 bits of the MD5 of ``keyword|grain`` (as :func:`kid_sql`)."""
+    return int(hashlib.md5(f"{keyword}|{grain}".encode()).hexdigest()[:15], 16)
+
+
+def kid_sql(dialect: str, keyword: str = "keyword", grain: str = "'day'") -> str:
+    """:func:`keyword_id` in SQL, for a keyword and a grain expression (the same integer in both engines)."""
+    text = f"md5({keyword} || '|' || {grain})"
+    if dialect == "postgres":
+        return f"('x' || substr({text}, 1, 15))::bit(60)::bigint"
+    return f"CAST(('0x' || {text}[1:15]) AS BIGINT)"
 
 
 def label(column: str, prefix: str = "") -> str:
@@ -146,9 +174,10 @@ class RollupSQL:
                 IN (SELECT bucket, keyword, display FROM rollup_spelling_delta WHERE n < 0)""",  # noqa: S608
             f"""INSERT INTO keyword_rollup
                 (bucket, grain, keyword, region, category, modality, display, generic_videos, mention_micros,
-                 videos, {_C})
+                 videos, {_C}{self._kid_column()})
             SELECT d.bucket, '{grain}', d.keyword, d.region, d.category, d.modality, coalesce(w.display, ''),
                    d.generic_videos, d.mention_micros, d.videos, {", ".join(f"d.{c}" for c in COUNTERS)}
+                   {self._kid_value("d.keyword", grain)}
             FROM rollup_delta d LEFT JOIN rollup_winners w ON w.bucket = d.bucket AND w.keyword = d.keyword
             ON CONFLICT (bucket, grain, keyword, region, category, modality) DO UPDATE SET
                 display = excluded.display,
@@ -167,6 +196,103 @@ class RollupSQL:
             "DROP TABLE rollup_winners",
             "DROP TABLE rollup_spelling_delta",
         )
+
+    def _kid_column(self) -> str:
+        return ", kid" if self.dialect == "duckdb" else ""
+
+    def _kid_value(self, keyword: str, grain: str) -> str:
+        return f", {kid_sql(self.dialect, keyword, repr(grain))}" if self.dialect == "duckdb" else ""
+
+    def top(self) -> tuple[str, ...]:
+        """Bring ``keyword_top`` up to date for the groups (keyword, day, region, category) the queue touched.
+
+        A group's new top is the best ``TOP_VIDEOS`` of its kept videos that were not loaded and of the loaded
+        videos in it now. That is the exact top as long as no kept video that was loaded fell: every video
+        neither kept nor loaded ranked below all kept ones and has not changed. A group where a kept video
+        lost views or left it ("broken") is read again from the mentions. Views break ties by video id, and
+        a video without views ranks last (-1). Only rows that differ are deleted and inserted.
+        """
+        group = ("keyword", "bucket", "region", "category")
+        same_group = " AND ".join(f"{{a}}.{c} = {{b}}.{c}" for c in group)
+        same_row = same_group + " AND {a}.video_id = {b}.video_id"
+        unchanged = same_row + " AND {a}.rank_views = {b}.rank_views AND {a}.modalities = {b}.modalities"
+
+        def member(sign: int) -> str:
+            return f"""SELECT keyword, date_trunc('day', min(posted_at)) AS bucket, min(region) AS region,
+                   min(category) AS category, video_id, coalesce(min(views), -1) AS rank_views,
+                   string_agg(modality, ',' ORDER BY modality) AS modalities
+            FROM rollup_signed_mentions WHERE sign = {sign} GROUP BY keyword, video_id"""  # noqa: S608 - fixed names
+
+        not_broken = f"NOT EXISTS (SELECT 1 FROM top_broken k WHERE {same_group.format(a='k', b='{t}')})"  # noqa: S608
+        columns = TOP_COLUMNS
+        return (
+            self.temp("top_plus", member(1)),
+            self.temp("top_minus", member(-1)),
+            self.temp(
+                "top_groups",
+                f"SELECT {', '.join(group)} FROM top_plus UNION SELECT {', '.join(group)} FROM top_minus",  # noqa: S608
+            ),
+            # Kept videos that were loaded and are no longer in their group, or are but with fewer views.
+            self.temp(
+                "top_broken",
+                f"""SELECT DISTINCT t.keyword, t.bucket, t.region, t.category FROM keyword_top t
+                JOIN top_minus m ON {same_row.format(a="m", b="t")}
+                WHERE NOT EXISTS (SELECT 1 FROM top_plus p
+                                  WHERE {same_row.format(a="p", b="t")} AND p.rank_views >= t.rank_views)""",  # noqa: S608
+            ),
+            self.temp(
+                "top_candidates",
+                f"""SELECT {", ".join(f"t.{c}" for c in columns.split(", "))} FROM keyword_top t
+                JOIN top_groups g ON {same_group.format(a="g", b="t")}
+                WHERE NOT EXISTS (SELECT 1 FROM rollup_signed_videos s WHERE s.video_id = t.video_id)
+                  AND {not_broken.format(t="t")}
+                UNION ALL SELECT {columns} FROM top_plus p WHERE {not_broken.format(t="p")}
+                UNION ALL
+                SELECT m.keyword, b.bucket, m.region, m.category, m.video_id, coalesce(min(v.views), -1),
+                       string_agg(m.modality, ',' ORDER BY m.modality)
+                FROM top_broken b
+                JOIN keyword_mentions m ON m.keyword = b.keyword AND m.region = b.region AND m.category = b.category
+                    AND m.posted_at >= b.bucket AND m.posted_at < b.bucket + INTERVAL '1 day'
+                JOIN videos v ON v.video_id = m.video_id
+                GROUP BY m.keyword, b.bucket, m.region, m.category, m.video_id""",  # noqa: S608
+            ),
+            self.temp(
+                "top_new",
+                f"""SELECT {columns} FROM (
+                    SELECT c.*, row_number() OVER (
+                        PARTITION BY keyword, bucket, region, category ORDER BY rank_views DESC, video_id
+                    ) AS place FROM top_candidates c
+                ) ranked WHERE place <= {TOP_VIDEOS}""",  # noqa: S608
+            ),
+            f"""DELETE FROM keyword_top t
+            WHERE EXISTS (SELECT 1 FROM top_groups g WHERE {same_group.format(a="g", b="t")})
+              AND NOT EXISTS (SELECT 1 FROM top_new n WHERE {unchanged.format(a="n", b="t")})""",  # noqa: S608
+            f"""INSERT INTO keyword_top ({columns}, kid)
+            SELECT {columns}, {kid_sql(self.dialect)} FROM top_new n
+            WHERE NOT EXISTS (SELECT 1 FROM keyword_top t WHERE {unchanged.format(a="t", b="n")})""",  # noqa: S608
+            "DROP TABLE top_new",
+            "DROP TABLE top_candidates",
+            "DROP TABLE top_broken",
+            "DROP TABLE top_groups",
+            "DROP TABLE top_minus",
+            "DROP TABLE top_plus",
+        )
+
+    def top_fill(self) -> str:
+        """Fill an empty ``keyword_top`` from the stored mentions and videos (a new table on existing data)."""
+        return f"""INSERT INTO keyword_top ({TOP_COLUMNS}, kid)
+        SELECT {TOP_COLUMNS}, {kid_sql(self.dialect)} FROM (
+            SELECT g.*, row_number() OVER (
+                PARTITION BY keyword, bucket, region, category ORDER BY rank_views DESC, video_id
+            ) AS place
+            FROM (
+                SELECT m.keyword, date_trunc('day', m.posted_at) AS bucket, m.region, m.category, m.video_id,
+                       coalesce(min(v.views), -1) AS rank_views, string_agg(m.modality, ',' ORDER BY m.modality)
+                       AS modalities
+                FROM keyword_mentions m JOIN videos v ON v.video_id = m.video_id
+                GROUP BY m.keyword, date_trunc('day', m.posted_at), m.region, m.category, m.video_id
+            ) g
+        ) ranked WHERE place <= {TOP_VIDEOS}"""  # noqa: S608 - fixed names only
 
     def _keyword_delta(self, grain: str, bucket: str) -> str:
         # One row per video and keyword: each modality's mention, and all its modalities folded ('*').
@@ -201,6 +327,7 @@ class RollupSQL:
         """A full rebuild is the same refresh from empty rollups, with every video queued and nothing before."""
         return (
             "DELETE FROM keyword_rollup",
+            "DELETE FROM keyword_top",
             "DELETE FROM bucket_totals",
             "DELETE FROM keyword_spellings",
             "DELETE FROM rollup_before_mentions",

@@ -16,6 +16,7 @@ from tiktrend.store.rollup_sql import bucket_rows
 DUCKDB_LAYOUTS: Final = {
     1: "finest-level rollups, maintained incrementally",
     2: "trends: first detection time, example videos",
+    3: "keyword lookups: keyword ids on the rollups, the most viewed videos per keyword and day",
 }
 DUCKDB_SCHEMA_VERSION: Final = max(DUCKDB_LAYOUTS)
 
@@ -79,7 +80,19 @@ DDL: Final = (
         mention_micros BIGINT NOT NULL,
         videos BIGINT NOT NULL,
         {TOTAL_COLUMNS},
+        kid BIGINT NOT NULL,
         PRIMARY KEY (bucket, grain, keyword, region, category, modality)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS keyword_top (
+        keyword VARCHAR NOT NULL,
+        bucket TIMESTAMP NOT NULL,
+        region VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        video_id VARCHAR NOT NULL,
+        rank_views BIGINT NOT NULL,
+        modalities VARCHAR NOT NULL,
+        kid BIGINT NOT NULL
     )""",
     f"""
     CREATE TABLE IF NOT EXISTS bucket_totals (
@@ -198,6 +211,12 @@ DDL: Final = (
     )""",
 )
 
+# One keyword's rows through its id (rollup_sql): created once ``kid`` exists, after any layout upgrade.
+KEYWORD_INDEXES: Final = (
+    "CREATE INDEX IF NOT EXISTS keyword_rollup_kid ON keyword_rollup (kid)",
+    "CREATE INDEX IF NOT EXISTS keyword_top_kid ON keyword_top (kid)",
+)
+
 # Tables of the collection stage (collect/): every region a video was seen in, and the trend lists TikTok
 # publishes (Creative Center), kept apart from the videos as an external signal and the backtest's ground truth.
 COLLECT_DDL: Final = (
@@ -263,6 +282,7 @@ KEYS: Final = {
     "video_stats": ("video_id", "observed_at"),
     "keyword_mentions": ("video_id", "keyword", "modality"),
     "keyword_buckets": ("bucket", "grain", "keyword", "region", "category", "modality"),
+    "keyword_top": ("keyword", "bucket", "region", "category", "video_id"),
     "bucket_totals": ("bucket", "grain", "region", "category"),
     "trends": ("as_of", "time_window", "detector", "region", "category", "modality", "keyword"),
     "trend_examples": ("as_of", "time_window", "detector", "region", "category", "modality", "keyword", "rank"),

@@ -400,7 +400,7 @@ def test_a_first_release_duckdb_file_is_migrated_and_its_rollups_rebuilt(tmp_pat
         pd.testing.assert_frame_equal(got[table], expected[table], obj=table)
 
 
-def test_a_version_2_duckdb_file_gets_keyword_ids_and_kept_top_videos(tmp_path: Path) -> None:
+def test_a_version_2_duckdb_file_gets_its_kept_top_videos(tmp_path: Path) -> None:
     from tiktrend.store.duckdb import DuckDBStore
     from tiktrend.store.rollup_sql import keyword_id
 
@@ -411,15 +411,14 @@ def test_a_version_2_duckdb_file_gets_keyword_ids_and_kept_top_videos(tmp_path: 
         store.refresh_rollups()
         expected = {t: store.snapshot(t) for t in ("keyword_top", "keyword_buckets")}
         # Back to layout 2: no keyword ids, no kept top videos.
-        for statement in ("DROP INDEX keyword_rollup_kid", "ALTER TABLE keyword_rollup DROP COLUMN kid",
-                          "DROP TABLE keyword_top", "DELETE FROM tiktrend_schema WHERE version = 3"):  # fmt: skip
+        for statement in ("DROP TABLE keyword_top", "DELETE FROM tiktrend_schema WHERE version = 3"):
             store.con.execute(statement)
     with DuckDBStore(url) as store:
         assert store.layout_version() == DUCKDB_SCHEMA_VERSION
         for table, frame in expected.items():
             pd.testing.assert_frame_equal(store.snapshot(table), frame, obj=table)
-        ids = store.con.execute("SELECT DISTINCT keyword, grain, kid FROM keyword_rollup").fetchall()
-        assert ids and all(kid == keyword_id(keyword, grain) for keyword, grain, kid in ids)
+        ids = store.con.execute("SELECT DISTINCT keyword, kid FROM keyword_top").fetchall()
+        assert len(ids) == 3 and all(kid == keyword_id(keyword) for keyword, kid in ids)
 
 
 def test_a_newer_duckdb_file_is_refused(tmp_path: Path) -> None:

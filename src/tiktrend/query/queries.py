@@ -47,16 +47,21 @@ def _in(column: str, name: str, values: Sequence[Any], params: dict[str, Any]) -
     return f"{column} IN ({', '.join(names)})"
 
 
-def _keywords_in(reader: Reader, alias: str, words: Sequence[str], grain: str | None, params: dict[str, Any]) -> str:
-    """``alias.keyword IN (...)``, and on DuckDB the keyword ids too: its index is on the ids (``rollup_sql``).
+def _keyword_rows(
+    reader: Reader, table: str, words: Sequence[str], grain: str | None, params: dict[str, Any]
+) -> tuple[str, str]:
+    """(FROM, WHERE) for the rows of some keywords in ``keyword_rollup`` (of ``grain``) or ``keyword_top`` (None).
 
-    ``grain`` None: rows of ``keyword_top`` (day rows); otherwise rollup rows of that grain.
+    PostgreSQL reads both through B-trees on the keyword. DuckDB scans ``keyword_rollup`` (fetching a head
+    keyword's thousands of compressed rows by row id costs more than the scan), and looks ``keyword_top`` up
+    through its index on the keyword ids (``rollup_sql``). DuckDB uses an index only when the id is a scan's
+    sole filter: the ids are looked up in a subquery of their own (``OFFSET 0`` keeps the other filters out).
     """
-    clause = _in(f"{alias}.keyword", "kw", words, params)
-    if reader.url.startswith("duckdb:") or grain is None:
-        ids = _in(f"{alias}.kid", "kid", [keyword_id(w, grain or "day") for w in words], params)
-        clause = f"{ids} AND {clause}"
-    return clause
+    where = _in("keyword", "kw", words, params)
+    if table != "keyword_top" or not reader.url.startswith("duckdb:"):
+        return table, where
+    ids = _in("kid", "kid", [keyword_id(w, grain or "day") for w in words], params)
+    return f"(SELECT * FROM {table} WHERE {ids} OFFSET 0)", where  # noqa: S608 - fixed names; bound values
 
 
 def _naive(value: datetime | None) -> datetime | None:
@@ -229,14 +234,14 @@ def keyword_series(
         "modality": modality,
     }
     words = list(dict.fromkeys(keywords))
-    matches = _keywords_in(reader, "r", words, grain, params)
+    source, matches = _keyword_rows(reader, "keyword_rollup", words, grain, params)
     rollup = f"""
         k AS (
             SELECT r.keyword, r.bucket, CAST(sum(r.videos) AS BIGINT) AS videos,
                    CAST(sum(r.mention_micros) AS DOUBLE PRECISION) / 1000000 AS mentions, {_SUMS}
-            FROM keyword_rollup r
+            FROM {source} r
             WHERE r.grain = $grain AND r.bucket >= $start AND r.bucket < $end AND r.videos > 0
-              AND {matches} AND r.modality = $modality
+              AND r.{matches} AND r.modality = $modality
               AND ($region = '*' OR r.region = $region) AND ($category = '*' OR r.category = $category)
             GROUP BY r.keyword, r.bucket
         )
@@ -320,7 +325,8 @@ def keyword_detail(
         reader, [keyword], grain=grain, start=span[0], end=span[1], region=region, category=category
     ).drop(columns=["keyword"])
     params: dict[str, Any] = {"grain": grain, "start": span[0], "end": span[1], "region": region, "category": category}
-    parts = reader.read(_BREAKDOWN.replace("{keyword}", _keywords_in(reader, "k", [keyword], grain, params)), params)
+    source, matches = _keyword_rows(reader, "keyword_rollup", [keyword], grain, params)
+    parts = reader.read(_BREAKDOWN.replace("{source}", source).replace("{keyword}", matches), params)
     by = {name: group.drop(columns=["part", "display"]) for name, group in parts.groupby("part", sort=False)}
 
     def part(name: str) -> pd.DataFrame:
@@ -363,7 +369,7 @@ _IN_CATEGORY: Final = "($category = '*' OR category = $category)"
 _BREAKDOWN: Final = f"""
     WITH r AS (
         SELECT modality, region, category, display, videos, mention_micros, {", ".join(COUNTERS)}
-        FROM keyword_rollup k
+        FROM {{source}} k
         WHERE {{keyword}} AND grain = $grain AND bucket >= $start AND bucket < $end AND videos > 0
     ),
     parts AS (
@@ -409,25 +415,32 @@ def example_videos(
         "category": category,
         "limit": limit,
     }
-    match = _keywords_in(reader, "t", [keyword], None, params)
-    return reader.read(
+    source, match = _keyword_rows(reader, "keyword_top", [keyword], None, params)
+    top = reader.read(
         f"""
-        WITH top AS (
-            SELECT t.video_id, t.rank_views, t.modalities FROM keyword_top t
-            WHERE {match}
-              AND (CAST($start AS TIMESTAMP) IS NULL OR t.bucket >= $start)
-              AND (CAST($end AS TIMESTAMP) IS NULL OR t.bucket < $end)
-              AND ($region = '*' OR t.region = $region) AND ($category = '*' OR t.category = $category)
-            ORDER BY t.rank_views DESC, t.video_id
-            LIMIT $limit
-        )
-        SELECT v.video_id, v.author, v.caption, v.video_url, v.cover_url, v.posted_at, v.region, v.category,
-               t.modalities, {", ".join(f"v.{c}" for c in COUNTERS)}
-        FROM top t JOIN videos v ON v.video_id = t.video_id
+        SELECT t.video_id, t.modalities FROM {source} t
+        WHERE t.{match}
+          AND (CAST($start AS TIMESTAMP) IS NULL OR t.bucket >= $start)
+          AND (CAST($end AS TIMESTAMP) IS NULL OR t.bucket < $end)
+          AND ($region = '*' OR t.region = $region) AND ($category = '*' OR t.category = $category)
         ORDER BY t.rank_views DESC, t.video_id
+        LIMIT $limit
         """,  # noqa: S608 - fixed names; values are bound parameters
         params,
     )
+    # The videos by their key in a second read: joined in one, DuckDB scans every video instead.
+    ids: dict[str, Any] = {}
+    videos = reader.read(
+        f"""
+        SELECT v.video_id, v.author, v.caption, v.video_url, v.cover_url, v.posted_at, v.region, v.category,
+               {", ".join(f"v.{c}" for c in COUNTERS)}
+        FROM videos v WHERE {_in("v.video_id", "video", list(top["video_id"]) or [""], ids)}
+        """,  # noqa: S608 - fixed names; values are bound parameters
+        ids,
+    )
+    found = top.merge(videos, on="video_id", how="inner", validate="one_to_one")
+    columns = ["video_id", "author", "caption", "video_url", "cover_url", "posted_at", "region", "category"]
+    return found[[*columns, "modalities", *COUNTERS]].reset_index(drop=True)
 
 
 def keyword_trends(reader: Reader, keyword: str) -> pd.DataFrame:

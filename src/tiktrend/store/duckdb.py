@@ -18,7 +18,7 @@ from tiktrend.models import COUNTERS
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
 from tiktrend.store.params import used
-from tiktrend.store.rollup_sql import RollupSQL, bucket_rows, kid_sql
+from tiktrend.store.rollup_sql import RollupSQL, bucket_rows
 from tiktrend.store.schema import (
     ALERTS_DDL,
     COLLECT_DDL,
@@ -328,9 +328,7 @@ class DuckDBStore:
             # Trends stored before version 2 keep an unknown first detection (NULL: their as_of is the earliest known).
             self.con.execute("ALTER TABLE trends ADD COLUMN IF NOT EXISTS first_detected_at TIMESTAMP")
         if version in (1, 2):
-            # Version 3: keyword ids on the rollups, and the kept top videos computed once from what is stored.
-            self.con.execute("ALTER TABLE keyword_rollup ADD COLUMN kid BIGINT")
-            self.con.execute(f"UPDATE keyword_rollup SET kid = {kid_sql('duckdb', 'keyword', 'grain')}")  # noqa: S608
+            # Version 3: the kept top videos, computed once from what is stored.
             self.con.execute(_ROLLUP.top_fill())
         for number, name in DUCKDB_LAYOUTS.items():
             if version is None or version < number:

@@ -16,9 +16,8 @@ them), so a keyword's example videos are read from a few rows instead of joining
 videos. A refresh merges the kept videos of each touched group with the loaded videos; a group is read again
 from the mentions only when one of its kept videos dropped in views or left it (see :meth:`RollupSQL.top`).
 
-DuckDB finds one keyword's rows through ``kid``, an integer id of the keyword and grain with an index: an
-index on the text would not be used, and a scan of the rollups costs tens of milliseconds at ten million
-mentions. PostgreSQL's B-tree on ``(keyword, grain, bucket)`` needs no id; ``keyword_top`` has it on both.
+DuckDB finds one keyword's ``keyword_top`` rows through ``kid``, an integer id of the keyword with an index
+(an index on the text is not used for lookups). PostgreSQL's primary key leads with the keyword.
 """
 
 from __future__ import annotations
@@ -174,10 +173,9 @@ class RollupSQL:
                 IN (SELECT bucket, keyword, display FROM rollup_spelling_delta WHERE n < 0)""",  # noqa: S608
             f"""INSERT INTO keyword_rollup
                 (bucket, grain, keyword, region, category, modality, display, generic_videos, mention_micros,
-                 videos, {_C}{self._kid_column()})
+                 videos, {_C})
             SELECT d.bucket, '{grain}', d.keyword, d.region, d.category, d.modality, coalesce(w.display, ''),
                    d.generic_videos, d.mention_micros, d.videos, {", ".join(f"d.{c}" for c in COUNTERS)}
-                   {self._kid_value("d.keyword", grain)}
             FROM rollup_delta d LEFT JOIN rollup_winners w ON w.bucket = d.bucket AND w.keyword = d.keyword
             ON CONFLICT (bucket, grain, keyword, region, category, modality) DO UPDATE SET
                 display = excluded.display,
@@ -196,12 +194,6 @@ class RollupSQL:
             "DROP TABLE rollup_winners",
             "DROP TABLE rollup_spelling_delta",
         )
-
-    def _kid_column(self) -> str:
-        return ", kid" if self.dialect == "duckdb" else ""
-
-    def _kid_value(self, keyword: str, grain: str) -> str:
-        return f", {kid_sql(self.dialect, keyword, repr(grain))}" if self.dialect == "duckdb" else ""
 
     def top(self) -> tuple[str, ...]:
         """Bring ``keyword_top`` up to date for the groups (keyword, day, region, category) the queue touched.

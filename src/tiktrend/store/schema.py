@@ -16,7 +16,7 @@ from tiktrend.store.rollup_sql import bucket_rows
 DUCKDB_LAYOUTS: Final = {
     1: "finest-level rollups, maintained incrementally",
     2: "trends: first detection time, example videos",
-    3: "keyword lookups: keyword ids on the rollups, the most viewed videos per keyword and day",
+    3: "the most viewed videos per keyword, day, region and category (example videos)",
 }
 DUCKDB_SCHEMA_VERSION: Final = max(DUCKDB_LAYOUTS)
 
@@ -80,7 +80,6 @@ DDL: Final = (
         mention_micros BIGINT NOT NULL,
         videos BIGINT NOT NULL,
         {TOTAL_COLUMNS},
-        kid BIGINT NOT NULL,
         PRIMARY KEY (bucket, grain, keyword, region, category, modality)
     )""",
     """
@@ -211,11 +210,8 @@ DDL: Final = (
     )""",
 )
 
-# One keyword's rows through its id (rollup_sql): created once ``kid`` exists, after any layout upgrade.
-KEYWORD_INDEXES: Final = (
-    "CREATE INDEX IF NOT EXISTS keyword_rollup_kid ON keyword_rollup (kid)",
-    "CREATE INDEX IF NOT EXISTS keyword_top_kid ON keyword_top (kid)",
-)
+# One keyword's kept top videos through its id (rollup_sql); made after any layout upgrade has committed.
+KEYWORD_INDEXES: Final = ("CREATE INDEX IF NOT EXISTS keyword_top_kid ON keyword_top (kid)",)
 
 # Tables of the collection stage (collect/): every region a video was seen in, and the trend lists TikTok
 # publishes (Creative Center), kept apart from the videos as an external signal and the backtest's ground truth.

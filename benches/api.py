@@ -13,6 +13,10 @@ asyncio clients (httpx, one connection each) call one endpoint for ``--seconds``
 - ``/trends``: a random region (or all), the 1h or 1d window, 20 rows;
 - ``/keywords/{kw}``: a keyword drawn from the feed's own Zipf distribution (head and tail alike), day grain.
 
+Each endpoint is measured twice. First a cold pass (``<endpoint> cold``): every distinct path once,
+``--clients`` at a time, through Python clients; none is answered from the response cache, as after each
+load. Then the steady state over the same paths (repeats are answered from the cache, as with real traffic).
+
 Clients (``--driver``): ``wrk`` (C, one thread, ``--clients`` connections; Debian's ``wrk`` package) when it
 is installed, else Python asyncio clients (httpx). The clients share the machine with the server, and the
 Python ones cost about a millisecond of CPU a request: on 2 cores they, not the server, set the pace (a 1M
@@ -212,7 +216,7 @@ def keyword_paths(mentions: int, count: int) -> list[str]:
     return [f"/keywords/{w}?grain=day" for w in picks]
 
 
-def trend_paths(count: int) -> list[str]:
+def trend_paths(mentions: int, count: int) -> list[str]:
     rng = np.random.default_rng(6)
     return [
         f"/trends?window={rng.choice(['1h', '1d'])}&region={rng.choice(REGIONS)}&limit=20".replace("*", "%2A")
@@ -257,6 +261,43 @@ async def drive(base: str, paths: list[str], clients: int, seconds: float, warmu
         name="",
         requests=len(samples),
         errors=errors,
+        seconds=round(seconds, 1),
+        p50_ms=round(statistics.median(ordered) * 1000, 2),
+        p99_ms=round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 2),
+        max_ms=round(ordered[-1] * 1000, 2),
+        requests_per_s=round(len(samples) / seconds, 1),
+        statuses=statuses,
+    )
+
+
+async def cold_pass(base: str, paths: list[str], clients: int) -> Endpoint:
+    """Each distinct path once, ``clients`` at a time: the first asks after a load, none answered from the cache."""
+    import httpx
+
+    todo = iter(dict.fromkeys(paths))
+    samples: list[float] = []
+    statuses: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async def client(http: httpx.AsyncClient) -> None:
+        for path in todo:
+            now = time.perf_counter()
+            try:
+                status = str((await http.get(path)).status_code)
+            except httpx.HTTPError:
+                status = "error"
+            samples.append(time.perf_counter() - now)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    start = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+    seconds = time.perf_counter() - start
+    ordered = sorted(samples) or [0.0]
+    return Endpoint(
+        name="",
+        requests=len(samples),
+        errors=sum(n for status, n in statuses.items() if status != "200"),
         seconds=round(seconds, 1),
         p50_ms=round(statistics.median(ordered) * 1000, 2),
         p99_ms=round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 2),
@@ -320,10 +361,14 @@ def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
             return BackendResult(backend, args.mentions, None if built is None else round(built, 1), [])
         endpoints = []
         with server(url, args.workers, args.cache_s) as base:
-            for name, paths in (
-                ("/trends", trend_paths(5_000)),
-                ("/keywords/{kw}", keyword_paths(args.mentions, 5_000)),
-            ):
+            asked = {"trends": ("/trends", trend_paths), "keywords": ("/keywords/{kw}", keyword_paths)}
+            for key in args.endpoints.split(","):
+                name, make = asked[key]
+                paths = make(args.mentions, 5_000)
+                cold = asyncio.run(cold_pass(base, paths, args.clients))
+                cold.name = f"{name} cold"
+                endpoints.append(cold)
+                print(f"  {backend} {cold.name}: {cold}", file=sys.stderr)
                 if args.driver == "wrk":
                     found = wrk_drive(base, paths, args.clients, args.seconds, args.warmup)
                 else:
@@ -339,6 +384,7 @@ def main() -> None:
     parser.add_argument("--mentions", type=int, default=10_000_000, help="Keyword-mention rows in each store.")
     parser.add_argument("--backends", default="duckdb,postgres")
     parser.add_argument("--clients", type=int, default=50, help="Concurrent clients.")
+    parser.add_argument("--endpoints", default="trends,keywords", help="Which of trends,keywords to measure.")
     parser.add_argument("--seconds", type=float, default=20.0, help="Measured seconds per endpoint.")
     parser.add_argument("--warmup", type=float, default=3.0, help="Unmeasured seconds before each measurement.")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes.")
@@ -367,11 +413,11 @@ def report(results: list[BackendResult], args: argparse.Namespace) -> None:
         f"\nAPI bench: {args.mentions:,} mention rows, {args.clients} clients ({args.driver}), "
         f"{args.workers} worker(s), {cache}"
     )
-    print(f"{'backend':<10} {'endpoint':<16} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'backend':<10} {'endpoint':<21} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for result in results:
         for e in result.endpoints:
             print(
-                f"{result.backend:<10} {e.name:<16} {e.requests:>9,} {e.requests_per_s:>8.1f} {e.p50_ms:>8.2f} "
+                f"{result.backend:<10} {e.name:<21} {e.requests:>9,} {e.requests_per_s:>8.1f} {e.p50_ms:>8.2f} "
                 f"{e.p99_ms:>8.2f} {e.errors:>7}"
             )
     summary: dict[str, Any] = {

@@ -73,6 +73,14 @@ def test_headers_that_change_the_answer_are_part_of_the_key(version: dict[str, s
     assert app.calls == 3
 
 
+def test_accept_headers_that_choose_the_same_format_share_an_answer(version: dict[str, str]) -> None:
+    app = CountingApp(delay=0)
+    cache = ResponseCache(app, check_s=60)
+    for accept in (b"", b"*/*", b"application/json", b"text/html,*/*;q=0.8", b"text/csv", b"text/csv;q=1"):
+        asyncio.run(call(cache, scope(headers=[(b"accept", accept)] if accept else [])))
+    assert app.calls == 2  # JSON once, CSV once
+
+
 def test_a_new_data_version_drops_kept_answers(version: dict[str, str]) -> None:
     app = CountingApp(delay=0)
     cache = ResponseCache(app, check_s=0)  # checked on every request

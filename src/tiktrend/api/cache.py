@@ -23,12 +23,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiktrend import query
+from tiktrend.api.responses import accepted_format
 from tiktrend.store import StoreError
 
 # Paths whose answers are never kept: they report the store's state itself.
 UNCACHED = ("/health", "/metrics", "/docs", "/openapi.json", "/redoc")
 MAX_BODY = 2 * 1024 * 1024
-_KEY_HEADERS = (b"accept", b"x-api-key")  # a wrong key must not read a right key's answer
+_KEY_HEADERS = (b"x-api-key",)  # a wrong key must not read a right key's answer
 
 
 @dataclass
@@ -154,5 +155,7 @@ def _key(scope: Scope) -> bytes:
     """What makes two requests the same: path, query string, and the headers that change the answer."""
     headers = dict(scope["headers"])
     parts = [str(scope["path"]).encode(), scope.get("query_string", b"")]
+    # The format the Accept header chooses, not the header itself: "*/*", "application/json" and none share.
+    parts.append(accepted_format(headers.get(b"accept", b"").decode("latin-1")).value.encode())
     parts += [headers.get(name, b"") for name in _KEY_HEADERS]
     return b"|".join(parts)

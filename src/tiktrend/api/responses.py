@@ -26,7 +26,11 @@ def chosen_format(request: Request, asked: Format | None) -> Format:
     """The ``format`` parameter, else the Accept header (text/csv, Parquet), else JSON."""
     if asked is not None:
         return asked
-    accept = request.headers.get("accept", "")
+    return accepted_format(request.headers.get("accept", ""))
+
+
+def accepted_format(accept: str) -> Format:
+    """The format an Accept header asks for: CSV, Parquet, else JSON (what the response cache keys on)."""
     if "text/csv" in accept:
         return Format.csv
     if any(kind in accept for kind in PARQUET_TYPES):

@@ -400,6 +400,52 @@ def test_a_first_release_duckdb_file_is_migrated_and_its_rollups_rebuilt(tmp_pat
         pd.testing.assert_frame_equal(got[table], expected[table], obj=table)
 
 
+def test_the_keyword_ordered_copy_reads_what_the_rollups_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tiktrend.store import keyword_lookup
+    from tiktrend.store.duckdb import DuckDBStore
+    from tiktrend.store.rollup_sql import keyword_id
+
+    sums = "generic_videos, mention_micros, videos, views, likes, comments, shares, saves"
+    columns = f"bucket, grain, keyword, region, category, modality, display, {sums}"
+
+    def check(store: DuckDBStore) -> None:
+        for grain in ("hour", "day"):
+            held = f"SELECT {columns} FROM keyword_rollup WHERE grain = ? ORDER BY ALL"
+            expected = store.con.execute(held, [grain]).df()
+            words = [*sorted(set(expected["keyword"])), "never-seen"]
+            ids = f"kid IN ({', '.join(str(keyword_id(w, grain)) for w in words)})"
+            keywords = f"keyword IN ({', '.join(repr(w) for w in words)})"
+            read = f"SELECT {columns} FROM {keyword_lookup.rows(ids, keywords)} r WHERE grain = ? ORDER BY ALL"
+            pd.testing.assert_frame_equal(store.con.execute(read, [grain]).df(), expected, obj=grain)
+
+    def load(store: DuckDBStore, obs: list[dict[str, Any]], mentions: list[dict[str, Any]]) -> None:
+        store.load_batch(*frames(obs, mentions))
+        store.refresh_rollups()
+        check(store)
+
+    monkeypatch.setattr(keyword_lookup, "COMPACT_MIN", 10**9)  # appended rows only
+    with DuckDBStore(f"duckdb:///{tmp_path / 'copy.duckdb'}") as store:
+        load(store, [observation(f"a{i}", i / 3, views=i) for i in range(6)],
+             [mention(f"a{i}", "dance") for i in range(6)] + [mention("a1", "dance", "caption")])  # fmt: skip
+        spelled = [{**mention(f"c{i}", "salsa"), "display": "Salsa" if i % 2 else "SALSA"} for i in range(4)]
+        load(store, [observation(f"c{i}", 1, region="VN") for i in range(4)] + [observation("a2", 3, views=50)],
+             [*spelled, mention("c0", "fyp", generic=True)])  # fmt: skip
+        assert store.con.execute("SELECT appended_rows FROM keyword_lookup_state").fetchall()[0][0] > 0
+        monkeypatch.setattr(keyword_lookup, "COMPACT_MIN", 0)  # the next refresh rewrites the copy in order
+        load(store, [observation("a1", 0.1, region="DE", created_at=None)], [])
+        state = store.con.execute("SELECT sorted_rows, appended_rows FROM keyword_lookup_state").fetchall()[0]
+        assert state[0] > 0 and state[1] == 0
+        ordered = store.con.execute("SELECT kid FROM keyword_lookup").df()["kid"]
+        assert ordered.is_monotonic_increasing
+        monkeypatch.setattr(keyword_lookup, "COMPACT_MIN", 10**9)
+        # After the rewrite: a respelling alone, and a video that falls out of a kept top.
+        respelled = [{**spelled[i], "display": "SaLsA"} for i in (1, 2, 3)]
+        load(store, [observation(f"c{i}", 0.5, region="VN") for i in (1, 2, 3)], respelled)
+        assert "SaLsA" in set(store.snapshot("keyword_buckets")["display"])
+        top = store.snapshot("keyword_top")
+        pd.testing.assert_frame_equal(top.drop(columns=["kid"]), _top_recomputed(store, 20), check_dtype=False)
+
+
 def test_a_version_2_duckdb_file_gets_its_kept_top_videos(tmp_path: Path) -> None:
     from tiktrend.store.duckdb import DuckDBStore
     from tiktrend.store.rollup_sql import keyword_id

@@ -18,6 +18,7 @@ import pandas as pd
 from tiktrend.models import COUNTERS, MODALITIES
 from tiktrend.query.cursor import TrendCursor
 from tiktrend.query.reader import Reader
+from tiktrend.store import keyword_lookup
 from tiktrend.store.base import ALL, GRAINS
 from tiktrend.store.rollup_sql import TOP_VIDEOS, keyword_id
 
@@ -52,16 +53,16 @@ def _keyword_rows(
 ) -> tuple[str, str]:
     """(FROM, WHERE) for the rows of some keywords in ``keyword_rollup`` (of ``grain``) or ``keyword_top`` (None).
 
-    PostgreSQL reads both through B-trees on the keyword. DuckDB scans ``keyword_rollup`` (fetching a head
-    keyword's thousands of compressed rows by row id costs more than the scan), and looks ``keyword_top`` up
-    through its index on the keyword ids (``rollup_sql``). DuckDB uses an index only when the id is a scan's
-    sole filter: the ids are looked up in a subquery of their own (``OFFSET 0`` keeps the other filters out).
+    PostgreSQL reads both through B-trees on the keyword. DuckDB reads ``keyword_rollup``'s rows from its copy
+    ordered by keyword id (``keyword_lookup``), and ``keyword_top``, which is kept in the same order, by the ids.
     """
     where = _in("keyword", "kw", words, params)
-    if table != "keyword_top" or not reader.url.startswith("duckdb:"):
+    if not reader.url.startswith("duckdb:"):
         return table, where
     ids = _in("kid", "kid", [keyword_id(w, grain or "day") for w in words], params)
-    return f"(SELECT * FROM {table} WHERE {ids} OFFSET 0)", where  # noqa: S608 - fixed names; bound values
+    if table == "keyword_rollup":
+        return keyword_lookup.rows(ids, where), where
+    return table, f"{ids} AND {where}"
 
 
 def _naive(value: datetime | None) -> datetime | None:
@@ -241,7 +242,7 @@ def keyword_series(
                    CAST(sum(r.mention_micros) AS DOUBLE PRECISION) / 1000000 AS mentions, {_SUMS}
             FROM {source} r
             WHERE r.grain = $grain AND r.bucket >= $start AND r.bucket < $end AND r.videos > 0
-              AND r.{matches} AND r.modality = $modality
+              AND {matches} AND r.modality = $modality
               AND ($region = '*' OR r.region = $region) AND ($category = '*' OR r.category = $category)
             GROUP BY r.keyword, r.bucket
         )
@@ -419,7 +420,7 @@ def example_videos(
     top = reader.read(
         f"""
         SELECT t.video_id, t.modalities FROM {source} t
-        WHERE t.{match}
+        WHERE {match}
           AND (CAST($start AS TIMESTAMP) IS NULL OR t.bucket >= $start)
           AND (CAST($end AS TIMESTAMP) IS NULL OR t.bucket < $end)
           AND ($region = '*' OR t.region = $region) AND ($category = '*' OR t.category = $category)

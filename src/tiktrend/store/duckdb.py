@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from tiktrend import __version__
 from tiktrend.models import COUNTERS
+from tiktrend.store import keyword_lookup
 from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
 from tiktrend.store.params import used
@@ -26,7 +27,6 @@ from tiktrend.store.schema import (
     DUCKDB_LAYOUTS,
     DUCKDB_SCHEMA_VERSION,
     KEYS,
-    KEYWORD_INDEXES,
 )
 
 _STATIC_COLUMNS = STATIC_COLUMNS
@@ -322,14 +322,15 @@ class DuckDBStore:
         if version == 0:
             for statement in _LEGACY_MIGRATION:
                 self.con.execute(statement)
-        for statement in (*DDL, *COLLECT_DDL, *ALERTS_DDL):
+        for statement in (*DDL, *keyword_lookup.DDL, *COLLECT_DDL, *ALERTS_DDL):
             self.con.execute(statement)
         if version is not None and version < 2:
             # Trends stored before version 2 keep an unknown first detection (NULL: their as_of is the earliest known).
             self.con.execute("ALTER TABLE trends ADD COLUMN IF NOT EXISTS first_detected_at TIMESTAMP")
         if version in (1, 2):
-            # Version 3: the kept top videos, computed once from what is stored.
-            self.con.execute(_ROLLUP.top_fill())
+            # Version 3: the kept top videos and the copy ordered by keyword, made once from what is stored.
+            for statement in (_ROLLUP.top_fill(), *keyword_lookup.COMPACT):
+                self.con.execute(statement)
         for number, name in DUCKDB_LAYOUTS.items():
             if version is None or version < number:
                 self.con.execute(
@@ -339,8 +340,6 @@ class DuckDBStore:
         if version == 0:
             self.con.execute("INSERT INTO rollup_videos SELECT video_id FROM videos")
         self.con.commit()
-        for statement in KEYWORD_INDEXES:  # DuckDB indexes no table with changes pending in the same transaction
-            self.con.execute(statement)
         if version == 0:
             self.refresh_rollups()  # the queue holds every video: a full rebuild, once
 
@@ -464,30 +463,45 @@ class DuckDBStore:
         con = self.con
         if self._scalar("SELECT count(*) FROM (SELECT 1 FROM rollup_videos LIMIT 1)") == 0:
             return 0
-        written = 0
+        written = appended = 0
         try:
             con.begin()
-            for statement in _ROLLUP.signed():
+            for statement in (*_ROLLUP.signed(), keyword_lookup.NEXT_REFRESH):
                 con.execute(statement)
             for grain in GRAINS:
                 for statement in _ROLLUP.per_grain(grain):
+                    if statement == "DROP TABLE rollup_delta":  # what changed goes to the copy first
+                        appended += sum(self._scalar(add) for add in keyword_lookup.append(grain))
                     if statement.startswith(("INSERT INTO keyword_rollup", "DELETE FROM keyword_rollup")):
                         written += self._scalar(statement)
                     else:
                         con.execute(statement)
             for statement in (*_ROLLUP.top(), *_ROLLUP.finish()):
-                con.execute(statement)
+                if statement.startswith("INSERT INTO keyword_top"):
+                    appended += self._scalar(statement)
+                else:
+                    con.execute(statement)
+            con.execute("UPDATE keyword_lookup_state SET appended_rows = appended_rows + ?", [appended])
+            self._compact_if_due()
             con.commit()
         except BaseException:
             _rollback(con)
             raise
         return written
 
+    def _compact_if_due(self) -> None:
+        """Rewrite the keyword-ordered copy once enough rows were appended to it (``keyword_lookup``)."""
+        found = self.con.execute("SELECT sorted_rows, appended_rows FROM keyword_lookup_state").fetchall()
+        if found and keyword_lookup.due(*found[0]):
+            for statement in keyword_lookup.COMPACT:
+                self.con.execute(statement)
+
     def rebuild_rollups(self) -> int:
         """Recompute every rollup from the stored mentions (a check or a repair; loads never need it)."""
         self.con.begin()
-        for statement in _ROLLUP.rebuild():
+        for statement in (*_ROLLUP.rebuild(), "DELETE FROM keyword_lookup"):
             self.con.execute(statement)
+        self.con.execute("UPDATE keyword_lookup_state SET sorted_rows = 0, appended_rows = 0")
         self.con.commit()
         return self.refresh_rollups()
 

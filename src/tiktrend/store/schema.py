@@ -16,7 +16,7 @@ from tiktrend.store.rollup_sql import bucket_rows
 DUCKDB_LAYOUTS: Final = {
     1: "finest-level rollups, maintained incrementally",
     2: "trends: first detection time, example videos",
-    3: "the most viewed videos per keyword, day, region and category (example videos)",
+    3: "one keyword's rows: kept top videos per keyword and day, a copy of the rollups ordered by keyword",
 }
 DUCKDB_SCHEMA_VERSION: Final = max(DUCKDB_LAYOUTS)
 
@@ -209,9 +209,6 @@ DDL: Final = (
         PRIMARY KEY (batch_id, position)
     )""",
 )
-
-# One keyword's kept top videos through its id (rollup_sql); made after any layout upgrade has committed.
-KEYWORD_INDEXES: Final = ("CREATE INDEX IF NOT EXISTS keyword_top_kid ON keyword_top (kid)",)
 
 # Tables of the collection stage (collect/): every region a video was seen in, and the trend lists TikTok
 # publishes (Creative Center), kept apart from the videos as an external signal and the backtest's ground truth.

@@ -15,7 +15,9 @@ asyncio clients (httpx, one connection each) call one endpoint for ``--seconds``
 
 Each endpoint is measured twice. First a cold pass (``<endpoint> cold``): every distinct path once,
 ``--clients`` at a time, through Python clients; none is answered from the response cache, as after each
-load. Then the steady state over the same paths (repeats are answered from the cache, as with real traffic).
+load. Then the steady state over the same ``--draws`` paths (repeats are answered from the cache, as with
+real traffic). With many draws (``--draws 300000 --no-cold``), new keywords keep arriving during the
+measurement at the rate the Zipf distribution gives: a steady state that still computes answers.
 
 Clients (``--driver``): ``wrk`` (C, one thread, ``--clients`` connections; Debian's ``wrk`` package) when it
 is installed, else Python asyncio clients (httpx). The clients share the machine with the server, and the
@@ -364,11 +366,12 @@ def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
             asked = {"trends": ("/trends", trend_paths), "keywords": ("/keywords/{kw}", keyword_paths)}
             for key in args.endpoints.split(","):
                 name, make = asked[key]
-                paths = make(args.mentions, 5_000)
-                cold = asyncio.run(cold_pass(base, paths, args.clients))
-                cold.name = f"{name} cold"
-                endpoints.append(cold)
-                print(f"  {backend} {cold.name}: {cold}", file=sys.stderr)
+                paths = make(args.mentions, args.draws)
+                if args.cold:
+                    cold = asyncio.run(cold_pass(base, paths, args.clients))
+                    cold.name = f"{name} cold"
+                    endpoints.append(cold)
+                    print(f"  {backend} {cold.name}: {cold}", file=sys.stderr)
                 if args.driver == "wrk":
                     found = wrk_drive(base, paths, args.clients, args.seconds, args.warmup)
                 else:
@@ -385,6 +388,12 @@ def main() -> None:
     parser.add_argument("--backends", default="duckdb,postgres")
     parser.add_argument("--clients", type=int, default=50, help="Concurrent clients.")
     parser.add_argument("--endpoints", default="trends,keywords", help="Which of trends,keywords to measure.")
+    parser.add_argument(
+        "--draws", type=int, default=5_000, help="Requests drawn per endpoint, asked round robin (keywords: Zipf)."
+    )
+    parser.add_argument(
+        "--cold", action=argparse.BooleanOptionalAction, default=True, help="Measure a cold pass first."
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="Measured seconds per endpoint.")
     parser.add_argument("--warmup", type=float, default=3.0, help="Unmeasured seconds before each measurement.")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes.")
@@ -428,6 +437,8 @@ def report(results: list[BackendResult], args: argparse.Namespace) -> None:
         "driver": args.driver,
         "workers": args.workers,
         "cache_check_s": args.cache_s,
+        "draws": args.draws,
+        "cold": args.cold,
         "seconds": args.seconds,
         "results": [asdict(r) for r in results],
     }

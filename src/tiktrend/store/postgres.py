@@ -628,10 +628,11 @@ class PostgresStore:
                     cur.execute("ANALYZE " + statement.split()[3])
                 if statement.startswith("DELETE FROM keyword_rollup"):
                     written += max(cur.rowcount, 0)
-        for statement in _ROLLUP.top():
-            cur.execute(statement)
-            if statement.startswith("CREATE TEMP TABLE"):
-                cur.execute("ANALYZE " + statement.split()[3])
+        with _hash_joins(cur):  # kept videos of the touched groups meet the batch: hash them
+            for statement in _ROLLUP.top():
+                cur.execute(statement)
+                if statement.startswith("CREATE TEMP TABLE"):
+                    cur.execute("ANALYZE " + statement.split()[3])
         for statement in _ROLLUP.finish():
             cur.execute(statement)
         return written

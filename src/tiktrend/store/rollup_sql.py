@@ -215,7 +215,9 @@ class RollupSQL:
                    string_agg(modality, ',' ORDER BY modality) AS modalities
             FROM rollup_signed_mentions WHERE sign = {sign} GROUP BY keyword, video_id"""  # noqa: S608 - fixed names
 
-        not_broken = f"NOT EXISTS (SELECT 1 FROM top_broken k WHERE {same_group.format(a='k', b='{t}')})"  # noqa: S608
+        # Anti-joins as NOT IN over a subquery: PostgreSQL hashes it whatever it estimates the other side's rows.
+        keys = ", ".join(group)
+        not_broken = f"({', '.join(f'{{t}}.{c}' for c in group)}) NOT IN (SELECT {keys} FROM top_broken)"  # noqa: S608
         columns = TOP_COLUMNS
         return (
             self.temp("top_plus", member(1)),
@@ -236,7 +238,7 @@ class RollupSQL:
                 "top_candidates",
                 f"""SELECT {", ".join(f"t.{c}" for c in columns.split(", "))} FROM keyword_top t
                 JOIN top_groups g ON {same_group.format(a="g", b="t")}
-                WHERE NOT EXISTS (SELECT 1 FROM rollup_signed_videos s WHERE s.video_id = t.video_id)
+                WHERE t.video_id NOT IN (SELECT video_id FROM rollup_signed_videos)
                   AND {not_broken.format(t="t")}
                 UNION ALL SELECT {columns} FROM top_plus p WHERE {not_broken.format(t="p")}
                 UNION ALL

@@ -226,20 +226,34 @@ def trend_paths(mentions: int, count: int) -> list[str]:
     ]
 
 
+def measured(samples: list[float], statuses: dict[str, int], seconds: float) -> Endpoint:
+    """Latency percentiles and throughput of request times (seconds) and the statuses they got."""
+    ordered = sorted(samples) or [0.0]
+    return Endpoint(
+        name="",
+        requests=len(samples),
+        errors=sum(n for status, n in statuses.items() if status != "200"),
+        seconds=round(seconds, 1),
+        p50_ms=round(statistics.median(ordered) * 1000, 2),
+        p99_ms=round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 2),
+        max_ms=round(ordered[-1] * 1000, 2),
+        requests_per_s=round(len(samples) / seconds, 1),
+        statuses=statuses,
+    )
+
+
 async def drive(base: str, paths: list[str], clients: int, seconds: float, warmup: float) -> Endpoint:
     """``clients`` closed-loop clients over ``paths`` (round robin) for ``seconds`` after ``warmup``."""
     import httpx
 
     samples: list[float] = []
     statuses: dict[str, int] = {}
-    errors = 0
     start = time.perf_counter()
     measure_from = start + warmup
     stop = measure_from + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async def client(index: int, http: httpx.AsyncClient) -> None:
-        nonlocal errors
         position = index
         while (now := time.perf_counter()) < stop:
             path = paths[position % len(paths)]
@@ -253,23 +267,10 @@ async def drive(base: str, paths: list[str], clients: int, seconds: float, warmu
             if now >= measure_from:
                 samples.append(took)
                 statuses[status] = statuses.get(status, 0) + 1
-                if status != "200":
-                    errors += 1
 
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
         await asyncio.gather(*(client(i, http) for i in range(clients)))
-    ordered = sorted(samples) or [0.0]
-    return Endpoint(
-        name="",
-        requests=len(samples),
-        errors=errors,
-        seconds=round(seconds, 1),
-        p50_ms=round(statistics.median(ordered) * 1000, 2),
-        p99_ms=round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 2),
-        max_ms=round(ordered[-1] * 1000, 2),
-        requests_per_s=round(len(samples) / seconds, 1),
-        statuses=statuses,
-    )
+    return measured(samples, statuses, seconds)
 
 
 async def cold_pass(base: str, paths: list[str], clients: int) -> Endpoint:
@@ -295,18 +296,7 @@ async def cold_pass(base: str, paths: list[str], clients: int) -> Endpoint:
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
         await asyncio.gather(*(client(http) for _ in range(clients)))
     seconds = time.perf_counter() - start
-    ordered = sorted(samples) or [0.0]
-    return Endpoint(
-        name="",
-        requests=len(samples),
-        errors=sum(n for status, n in statuses.items() if status != "200"),
-        seconds=round(seconds, 1),
-        p50_ms=round(statistics.median(ordered) * 1000, 2),
-        p99_ms=round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 2),
-        max_ms=round(ordered[-1] * 1000, 2),
-        requests_per_s=round(len(samples) / seconds, 1),
-        statuses=statuses,
-    )
+    return measured(samples, statuses, seconds)
 
 
 _WRK_SCRIPT = """

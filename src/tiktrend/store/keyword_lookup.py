@@ -34,23 +34,15 @@ COMPACT_MIN: Final = 500_000
 COMPACT_SHARE: Final = 0.5
 
 SUMS: Final = ("generic_videos", "mention_micros", "videos", *COUNTERS)
-_SUM_COLUMNS: Final = ", ".join(f"{c} BIGINT NOT NULL" for c in SUMS)
 _SUM_NAMES: Final = ", ".join(SUMS)
 
 DDL: Final = (
+    # The rollup's columns and types, with the keyword id and the refresh's number.
     f"""
-    CREATE TABLE IF NOT EXISTS keyword_lookup (
-        kid BIGINT NOT NULL,
-        bucket TIMESTAMP NOT NULL,
-        grain VARCHAR NOT NULL,
-        keyword VARCHAR NOT NULL,
-        region VARCHAR NOT NULL,
-        category VARCHAR NOT NULL,
-        modality VARCHAR NOT NULL,
-        display VARCHAR NOT NULL,
-        seq BIGINT NOT NULL,
-        {_SUM_COLUMNS}
-    )""",
+    CREATE TABLE IF NOT EXISTS keyword_lookup AS
+    SELECT CAST(0 AS BIGINT) AS kid, bucket, grain, keyword, region, category, modality, display,
+           CAST(0 AS BIGINT) AS seq, {_SUM_NAMES}
+    FROM keyword_rollup LIMIT 0""",  # noqa: S608 - fixed names only
     """
     CREATE TABLE IF NOT EXISTS keyword_lookup_state (
         sorted_rows BIGINT NOT NULL,

@@ -197,6 +197,14 @@ def test_hostile_list_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert str(found[4]).startswith("the file ends inside a JSON value")
 
 
+@pytest.mark.parametrize("fmt", ["web", "tiktrend", "research"])
+def test_json_lines_whose_first_line_is_a_list(tmp_path: Path, fmt: str) -> None:
+    # Found by the random mixtures below: the file starts like a JSON list, but more JSON follows it.
+    lines = [b"", b"[1, 2]", dumps(web_item()), b"[1, 2]", dumps(web_item(id="7546151024322100302"))]
+    found = check_every_record_has_one_outcome(tmp_path, fmt, hostile_file(tmp_path, fmt, lines))
+    assert len(found) == 4 and "list" in str(found[min(found)])
+
+
 # ---- the same, on random mixtures -------------------------------------------------------------------
 
 LINES = [line for cases in HOSTILE.values() for line, _ in cases if len(line) < 10_000]

@@ -221,7 +221,7 @@ def test_a_version_1_duckdb_file_gets_first_detection_and_examples(tmp_path: Pat
         con.execute("ALTER TABLE trends DROP COLUMN first_detected_at")
         con.execute("DELETE FROM tiktrend_schema WHERE version > 1")
     with DuckDBStore(f"duckdb:///{path}") as store:
-        assert store.layout_version() == DUCKDB_SCHEMA_VERSION == 2
+        assert store.layout_version() == DUCKDB_SCHEMA_VERSION
         old = store.snapshot("trends")
         assert len(old) == 1 and pd.isna(old.iloc[0]["first_detected_at"])
         later = {**row, "as_of": T + H, "first_detected_at": T + H}

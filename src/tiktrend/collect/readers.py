@@ -221,7 +221,10 @@ def read_json(path: Path) -> Iterator[RawRecord]:
     if layout == LIST:
         if _is_gzip(path) or path.stat().st_size > WHOLE_LIST_BYTES:
             return _streamed_records(path, in_list=True)
-        return _list_records(path, _load_list(path))
+        try:
+            return _list_records(path, _load_list(path))
+        except _MoreAfterList:  # JSON lines whose first line is a list: that line is one bad record
+            return _jsonl_records(path)
     if layout == DOCUMENTS:
         return _streamed_records(path, in_list=False)
     return _jsonl_records(path)
@@ -243,6 +246,8 @@ def _load_list(path: Path) -> list[Any]:
     except UnicodeDecodeError as exc:
         raise FormatError(f"{path}: a JSON list that is not valid UTF-8 (byte {exc.start:,})") from exc
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            raise _MoreAfterList from exc
         raise FormatError(
             f"{path}: a JSON list that does not parse: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
@@ -251,6 +256,10 @@ def _load_list(path: Path) -> list[Any]:
     if _ESCAPED_NUL in data:
         return [_NulItem(item) if _has_nul(item) else item for item in value]
     return value
+
+
+class _MoreAfterList(Exception):
+    """A whole JSON list followed by more JSON: the file is JSON lines, not a list."""
 
 
 class _NulItem:

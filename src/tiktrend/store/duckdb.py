@@ -329,7 +329,7 @@ class DuckDBStore:
             self.con.execute("ALTER TABLE trends ADD COLUMN IF NOT EXISTS first_detected_at TIMESTAMP")
         if version in (1, 2):
             # Version 3: the kept top videos and the copy ordered by keyword, made once from what is stored.
-            for statement in (_ROLLUP.top_fill(), *keyword_lookup.COMPACT):
+            for statement in ("DELETE FROM keyword_top", _ROLLUP.top_fill(), *keyword_lookup.COMPACT):
                 self.con.execute(statement)
         for number, name in DUCKDB_LAYOUTS.items():
             if version is None or version < number:

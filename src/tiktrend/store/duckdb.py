@@ -301,6 +301,8 @@ class DuckDBStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.con = duckdb.connect(str(self.path))
+            # No progress bar on stderr: long statements (a layout upgrade) would fill logs with it.
+            self.con.execute("SET enable_progress_bar = false")
         except (OSError, duckdb.Error) as exc:
             raise StoreError(
                 f"cannot open the DuckDB store at {self.path}: {exc}. "

@@ -222,10 +222,7 @@ class RollupSQL:
         return (
             self.temp("top_plus", member(1)),
             self.temp("top_minus", member(-1)),
-            self.temp(
-                "top_groups",
-                f"SELECT {', '.join(group)} FROM top_plus UNION SELECT {', '.join(group)} FROM top_minus",  # noqa: S608
-            ),
+            self.temp("top_groups", f"SELECT {keys} FROM top_plus UNION SELECT {keys} FROM top_minus"),  # noqa: S608
             # Kept videos that were loaded and are no longer in their group, or are but with fewer views.
             self.temp(
                 "top_broken",

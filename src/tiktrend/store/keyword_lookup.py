@@ -92,7 +92,7 @@ def rows(ids: str, keywords: str) -> str:
     on ``kid`` and ``keyword`` (the ids find the row groups, the keywords rule out a shared id)."""
     sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in SUMS)
     return f"""(
-        SELECT r.bucket, r.grain, r.keyword, r.region, r.category, r.modality, s.display,
+        SELECT r.bucket, r.grain, r.keyword, r.region, r.category, r.modality, coalesce(s.display, '') AS display,
                {", ".join(f"r.{c}" for c in SUMS)}
         FROM (
             SELECT bucket, grain, keyword, region, category, modality, {sums}
@@ -100,7 +100,7 @@ def rows(ids: str, keywords: str) -> str:
             GROUP BY bucket, grain, keyword, region, category, modality
             HAVING sum(videos) <> 0
         ) r
-        JOIN (
+        LEFT JOIN (
             SELECT bucket, grain, keyword, arg_max(display, seq) AS display
             FROM keyword_lookup WHERE {ids} AND {keywords} AND display <> ''
             GROUP BY bucket, grain, keyword

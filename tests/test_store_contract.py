@@ -58,7 +58,7 @@ def assert_same(answers: tuple[object, object], what: str) -> None:
         assert pg == duck, what
 
 
-@pytest.mark.parametrize("table", DATA_TABLES)
+@pytest.mark.parametrize("table", [*DATA_TABLES, "keyword_top"])
 def test_every_table_holds_the_same_rows(pair: Pair, table: str) -> None:
     duck, pg = pair.both(lambda s: s.snapshot(table))
     assert isinstance(duck, pd.DataFrame) and isinstance(pg, pd.DataFrame)

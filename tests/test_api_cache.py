@@ -122,3 +122,64 @@ def test_an_unreadable_store_keeps_nothing_and_asks_again(monkeypatch: pytest.Mo
     for _ in range(2):
         assert asyncio.run(call(cache, scope())) == (200, b"answer")
     assert app.calls == 2
+
+
+def test_recent_answers_are_computed_again_after_a_version_change(version: dict[str, str]) -> None:
+    app = CountingApp(delay=0)
+    cache = ResponseCache(app, check_s=0, ahead=2)
+
+    async def scenario() -> None:
+        for query in (b"a=1", b"a=2", b"a=3"):
+            await call(cache, scope(query=query))
+        assert app.calls == 3
+        version["value"] = "v2"
+        await call(cache, scope(path="/other"))  # sees the new version, and is computed itself
+        assert cache._again is not None
+        await cache._again  # the two most recently used, a=3 and a=2, again in the background
+        assert app.calls == 6
+        for query in (b"a=3", b"a=2"):
+            await call(cache, scope(query=query))
+        assert app.calls == 6
+        await call(cache, scope(query=b"a=1"))  # beyond ``ahead``: computed when asked
+        assert app.calls == 7
+
+    asyncio.run(scenario())
+
+
+def test_answers_are_computed_again_through_a_fastapi_app(version: dict[str, str]) -> None:
+    from collections.abc import AsyncIterator
+
+    from fastapi import Depends, FastAPI
+
+    api = FastAPI()
+    api.state.reader = None
+    calls = {"n": 0}
+
+    async def resource() -> AsyncIterator[str]:  # a dependency with cleanup: FastAPI keeps state in the scope
+        yield "held"
+
+    @api.get("/items")
+    def items(q: int = 0, held: str = Depends(resource)) -> dict[str, Any]:
+        calls["n"] += 1
+        return {"q": q, "version": version["value"], "held": held}
+
+    def request(query: bytes) -> Any:
+        return {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": "/items", "raw_path": b"/items", "root_path": "", "query_string": query, "headers": [],
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "app": api,
+        }  # fmt: skip
+
+    cache = ResponseCache(api, check_s=0, ahead=8)
+
+    async def scenario() -> tuple[int, bytes]:
+        await call(cache, request(b"q=1"))
+        version["value"] = "v2"
+        await call(cache, request(b"q=2"))
+        assert cache._again is not None
+        await cache._again
+        return await call(cache, request(b"q=1"))
+
+    status, body = asyncio.run(scenario())
+    assert status == 200 and b'"version":"v2"' in body
+    assert calls["n"] == 3  # q=1, q=2, then q=1 again in the background; the last ask was kept

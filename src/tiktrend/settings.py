@@ -74,9 +74,6 @@ class Settings(BaseSettings):
     api_cache_check_s: float = Field(
         default=1.0, ge=0, description="API answers are kept until a run changes the data; checked this often (0: off)."
     )
-    api_cache_ahead: int = Field(
-        default=256, ge=0, description="After a run changes the data, the API computes this many recent answers again."
-    )
     reports_dir: Path = Field(default=Path("reports"), description="Where `tiktrend backtest --out` reports are found.")
     # Collection (collect/, `tiktrend collect`): where the live sources are, and the credentials they need.
     # Secrets have no default: a source whose credentials are missing says which variable to set.

@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, reader: Reader | None = None) -
     )
     app.state.settings = settings
     if settings.api_cache_check_s > 0:  # inside CORS: kept answers carry no origin's headers
-        app.add_middleware(ResponseCache, check_s=settings.api_cache_check_s, ahead=settings.api_cache_ahead)
+        app.add_middleware(ResponseCache, check_s=settings.api_cache_check_s)
     if settings.api_cors_origins:
         app.add_middleware(
             CORSMiddleware,

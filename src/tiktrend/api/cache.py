@@ -5,10 +5,6 @@ Answers are kept per request (path, query, Accept header, API key) together with
 ``check_s`` seconds, so an answer is at most that much older than the latest run; any change of version
 drops every kept answer. Bounded in entries and in the size of one answer.
 
-When the version changes, the ``ahead`` most recently used answers are computed again in the background,
-one at a time, so the popular ones are kept again soon after a run rather than all missed at once by the
-first requests after it (a request for one of them meanwhile waits for that computation).
-
 A plain ASGI middleware: a kept answer is sent as the two messages it was recorded as, without the
 request/response objects and the task Starlette's ``BaseHTTPMiddleware`` adds to every call, and the event
 loop reads the clock itself, going to a thread only when the version is due for a check (with 50 clients
@@ -18,7 +14,6 @@ on 2 cores the thread hop on every request, not the store, had set the pace: 327
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 from collections import OrderedDict
@@ -30,8 +25,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tiktrend import query
 from tiktrend.api.responses import accepted_format
 from tiktrend.store import StoreError
-
-log = logging.getLogger(__name__)
 
 # Paths whose answers are never kept: they report the store's state itself.
 UNCACHED = ("/health", "/metrics", "/docs", "/openapi.json", "/redoc")
@@ -78,15 +71,12 @@ class _Recorder:
 class ResponseCache:
     """Keeps successful GET answers until the store's data version changes."""
 
-    def __init__(self, app: ASGIApp, *, check_s: float, max_entries: int = 2048, ahead: int = 256) -> None:
+    def __init__(self, app: ASGIApp, *, check_s: float, max_entries: int = 2048) -> None:
         self.app = app
         self.check_s = check_s
         self.max_entries = max_entries
-        self.ahead = ahead
         self._lock = threading.Lock()
         self._answers: OrderedDict[bytes, _Answer] = OrderedDict()
-        self._scopes: dict[bytes, Scope] = {}  # the request of each kept answer, to compute it again
-        self._again: asyncio.Task[None] | None = None  # answers being computed again after a version change
         self._version: str | None = None  # None: unknown, nothing is served from the cache
         self._checked = 0.0
         self._checking = False
@@ -97,9 +87,7 @@ class ResponseCache:
             await self.app(scope, receive, send)
             return
         if time.monotonic() - self._checked >= self.check_s and not self._checking:
-            recent = await run_in_threadpool(self._refresh, scope)
-            if recent:
-                self._again = asyncio.ensure_future(self._compute_again(recent))
+            await run_in_threadpool(self._refresh, scope)
         key = _key(scope)
         if await self._send_kept(key, send):
             return
@@ -133,7 +121,6 @@ class ResponseCache:
     async def _compute(self, key: bytes, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a request from the app, keeping a successful answer for the data version it was read at."""
         version = self._version
-        request = dict(scope)  # as it came: the app adds its routing state to the scope it is given
         recorder = _Recorder(send)
         await self.app(scope, receive, recorder)
         answer = recorder.answer()
@@ -141,37 +128,15 @@ class ResponseCache:
             with self._lock:
                 if self._version == version:  # not an answer read before a run changed the data
                     self._answers[key] = answer
-                    self._scopes[key] = request
                     while len(self._answers) > self.max_entries:
-                        self._scopes.pop(self._answers.popitem(last=False)[0], None)
+                        self._answers.popitem(last=False)
 
-    async def _compute_again(self, recent: list[tuple[bytes, Scope]]) -> None:
-        """Compute answers dropped by a version change again, most recently used first, one at a time."""
-        version = self._version
-        for key, scope in recent:
-            if self._version != version:  # the data changed again: these answers are stale already
-                return
-            if key in self._computing or key in self._answers:
-                continue
-            done = self._computing[key] = asyncio.Event()
-            try:
-                await self._compute(key, dict(scope), _no_body, _discard)
-            except Exception:  # a request asking for it computes it and reports its error
-                log.warning("computing a kept answer again failed: %s", scope.get("path"), exc_info=True)
-            finally:
-                del self._computing[key]
-                done.set()
-
-    def _refresh(self, scope: Scope) -> list[tuple[bytes, Scope]]:
-        """Re-read the data version when it is older than ``check_s``; forget every answer when it changed.
-
-        Returns the requests of the ``ahead`` most recently used answers it forgot, to compute them again.
-        """
+    def _refresh(self, scope: Scope) -> None:
+        """Re-read the data version when it is older than ``check_s``; forget every answer when it changed."""
         with self._lock:
             if self._checking or time.monotonic() - self._checked < self.check_s:
-                return []
+                return
             self._checking = True
-        recent: list[tuple[bytes, Scope]] = []
         version: str | None = None  # unknown: nothing served from the cache, checked again next request
         try:
             version = query.data_version(scope["app"].state.reader)
@@ -182,21 +147,8 @@ class ResponseCache:
                 self._checking = False
                 self._checked = 0.0 if version is None else time.monotonic()
                 if version != self._version:
-                    if version is not None and self.ahead:
-                        latest = list(reversed(self._answers))[: self.ahead]
-                        recent = [(key, self._scopes[key]) for key in latest if key in self._scopes]
                     self._answers.clear()
-                    self._scopes.clear()
                     self._version = version
-        return recent
-
-
-async def _no_body() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
-
-
-async def _discard(message: Message) -> None:
-    """Where a background computation's answer goes besides the cache: nowhere."""
 
 
 def _key(scope: Scope) -> bytes:

@@ -43,6 +43,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -176,7 +177,11 @@ def free_port() -> int:
 def server(url: str, workers: int, cache_s: float):  # type: ignore[no-untyped-def]
     """``tiktrend serve`` on a free loopback port; yields its base URL once /health answers."""
     port = free_port()
-    env = {**os.environ, "TIKTREND_DATABASE_URL": url, "TIKTREND_API_CACHE_CHECK_S": str(cache_s)}
+    env = {
+        **os.environ,
+        "TIKTREND_DATABASE_URL": url,
+        "TIKTREND_API_CACHE_CHECK_S": str(cache_s),
+    }
     command = [
         str(Path(sys.executable).parent / "tiktrend"), "serve", "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(workers), "--log-level", "warning",
@@ -347,6 +352,23 @@ def _wrk_ms(output: str, label: str) -> float:
     return round(float(found.group(1)) * _WRK_UNITS[found.group(2)], 2) if found else float("nan")
 
 
+def run_during(url: str, after_s: float) -> None:
+    """Record a run in the store ``after_s`` seconds from now, as a scheduled pipeline run would: the data
+    version changes under load and every kept answer is dropped."""
+
+    def record() -> None:
+        store, run_id = open_store(url), f"api-bench-{secrets.token_hex(4)}"
+        try:
+            store.start_run(run_id, "run", {})
+            store.finish_run(run_id, "ok", {})
+        finally:
+            store.close()
+
+    timer = threading.Timer(after_s, record)
+    timer.daemon = True
+    timer.start()
+
+
 def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
     with prepared_store(backend, args) as (url, built):
         if args.build_only:
@@ -362,6 +384,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> BackendResult:
                     cold.name = f"{name} cold"
                     endpoints.append(cold)
                     print(f"  {backend} {cold.name}: {cold}", file=sys.stderr)
+                if args.run_during is not None:
+                    run_during(url, args.warmup + args.run_during)
                 if args.driver == "wrk":
                     found = wrk_drive(base, paths, args.clients, args.seconds, args.warmup)
                 else:
@@ -387,6 +411,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="Measured seconds per endpoint.")
     parser.add_argument("--warmup", type=float, default=3.0, help="Unmeasured seconds before each measurement.")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes.")
+    parser.add_argument(
+        "--run-during",
+        type=float,
+        default=None,
+        help="Record a run this many seconds into each steady measurement (PostgreSQL: DuckDB is held by the reader).",
+    )
     parser.add_argument(
         "--cache-s", type=float, default=1.0, help="TIKTREND_API_CACHE_CHECK_S of the server (0: no kept answers)."
     )
@@ -427,6 +457,7 @@ def report(results: list[BackendResult], args: argparse.Namespace) -> None:
         "driver": args.driver,
         "workers": args.workers,
         "cache_check_s": args.cache_s,
+        "run_during": args.run_during,
         "draws": args.draws,
         "cold": args.cold,
         "seconds": args.seconds,

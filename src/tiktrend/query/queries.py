@@ -49,9 +49,16 @@ def _in(column: str, name: str, values: Sequence[Any], params: dict[str, Any]) -
 
 
 def _keyword_rows(
-    reader: Reader, table: str, words: Sequence[str], grain: str | None, params: dict[str, Any]
+    reader: Reader,
+    table: str,
+    words: Sequence[str],
+    grain: str | None,
+    params: dict[str, Any],
+    *,
+    display: bool = True,
 ) -> tuple[str, str]:
-    """(FROM, WHERE) for the rows of some keywords in ``keyword_rollup`` (of ``grain``) or ``keyword_top`` (None).
+    """(FROM, WHERE) for the rows of some keywords in ``keyword_rollup`` (of ``grain``) or ``keyword_top`` (None);
+    ``display=False``: the rows' spelling is not read (DuckDB then skips a scan).
 
     PostgreSQL reads both through B-trees on the keyword. DuckDB reads ``keyword_rollup``'s rows from its copy
     ordered by keyword id (``keyword_lookup``), and ``keyword_top``, which is kept in the same order, by the ids.
@@ -61,7 +68,7 @@ def _keyword_rows(
         return table, where
     ids = _in("kid", "kid", [keyword_id(w, grain or "day") for w in words], params)
     if table == "keyword_rollup":
-        return keyword_lookup.rows(ids, where), where
+        return keyword_lookup.rows(ids, where, display=display), where
     return table, f"{ids} AND {where}"
 
 
@@ -235,7 +242,7 @@ def keyword_series(
         "modality": modality,
     }
     words = list(dict.fromkeys(keywords))
-    source, matches = _keyword_rows(reader, "keyword_rollup", words, grain, params)
+    source, matches = _keyword_rows(reader, "keyword_rollup", words, grain, params, display=False)
     rollup = f"""
         k AS (
             SELECT r.keyword, r.bucket, CAST(sum(r.videos) AS BIGINT) AS videos,

@@ -87,10 +87,20 @@ COMPACT: Final = (
 )
 
 
-def rows(ids: str, keywords: str) -> str:
+def rows(ids: str, keywords: str, *, display: bool = True) -> str:
     """``keyword_rollup``'s rows of some keywords, as a subquery: ``ids`` and ``keywords`` are IN clauses
-    on ``kid`` and ``keyword`` (the ids find the row groups, the keywords rule out a shared id)."""
+    on ``kid`` and ``keyword`` (the ids find the row groups, the keywords rule out a shared id).
+
+    ``display=False`` leaves the spelling out (empty): one scan instead of two, for reads that do not show it.
+    """
     sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in SUMS)
+    if not display:
+        return f"""(
+            SELECT bucket, grain, keyword, region, category, modality, '' AS display, {sums}
+            FROM keyword_lookup WHERE {ids} AND {keywords} AND modality <> ''
+            GROUP BY bucket, grain, keyword, region, category, modality
+            HAVING sum(videos) <> 0
+        )"""  # noqa: S608 - fixed names; the clauses hold bound parameters only
     return f"""(
         SELECT r.bucket, r.grain, r.keyword, r.region, r.category, r.modality, coalesce(s.display, '') AS display,
                {", ".join(f"r.{c}" for c in SUMS)}

@@ -144,7 +144,7 @@ def postgres_database(admin_url: str) -> Iterator[str]:
 
 
 def drop_keyword_indexes(url: str) -> None:
-    """Drop the keyword indexes (migration 6; migration 8 drops the mentions' one), to show loads without them."""
+    """Drop the indexes migration 6 added (one keyword's reads), so a run shows loads without them."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:

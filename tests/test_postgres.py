@@ -306,25 +306,6 @@ def test_downgrade_where_safe_and_upgrade_again(pg_schema_url: Callable[[], str]
         assert_same_tables(tables(store), before)
 
 
-def test_the_mentions_lose_their_keyword_index_at_version_8(pg_schema_url: Callable[[], str]) -> None:
-    url = pg_schema_url()
-
-    def keyword_indexes() -> int:
-        with psycopg.connect(url) as conn:
-            found = conn.execute(
-                "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
-                "AND tablename LIKE 'keyword_mentions%%' AND indexdef LIKE '%%(keyword)'"
-            ).fetchone()
-        return int(found[0]) if found else 0
-
-    PostgresStore(url, OPTIONS).close()
-    assert keyword_indexes() == 0
-    downgrade_schema(url, OPTIONS, 7)
-    assert keyword_indexes() > 0  # the parent's index and its partitions'
-    upgrade_schema(url, OPTIONS)
-    assert keyword_indexes() == 0
-
-
 # ---- partitions ------------------------------------------------------------------------------------------------
 
 

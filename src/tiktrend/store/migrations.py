@@ -165,16 +165,6 @@ def _keyword_top_down(conn: Connection, layout: Layout) -> None:
     conn.execute("DROP TABLE keyword_top")  # derived from the mentions and videos: filled again on upgrade
 
 
-def _no_mention_keyword_index_up(conn: Connection, layout: Layout) -> None:
-    # Example videos come from keyword_top (migration 7): one keyword's mentions are no longer read, and the
-    # detection's evidence reads a window of mentions by time. The index cost loads a quarter to a third.
-    conn.execute("DROP INDEX IF EXISTS keyword_mentions_keyword")
-
-
-def _no_mention_keyword_index_down(conn: Connection, layout: Layout) -> None:
-    conn.execute("CREATE INDEX IF NOT EXISTS keyword_mentions_keyword ON keyword_mentions (keyword)")
-
-
 MIGRATIONS: Final = (
     Migration(
         1,
@@ -188,12 +178,6 @@ MIGRATIONS: Final = (
     Migration(5, "trends: first detection time, example videos", _trend_history_up, _trend_history_down),
     Migration(6, "keyword indexes for one keyword's reads (API, dashboard)", _keyword_index_up, _keyword_index_down),
     Migration(7, "the most viewed videos per keyword and day (example videos)", _keyword_top_up, _keyword_top_down),
-    Migration(
-        8,
-        "no keyword index on the mentions (cheaper loads)",
-        _no_mention_keyword_index_up,
-        _no_mention_keyword_index_down,
-    ),
 )
 LATEST: Final = MIGRATIONS[-1].version
 

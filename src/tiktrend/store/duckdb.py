@@ -20,14 +20,7 @@ from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
 from tiktrend.store.params import used
 from tiktrend.store.rollup_sql import RollupSQL, bucket_rows
-from tiktrend.store.schema import (
-    ALERTS_DDL,
-    COLLECT_DDL,
-    DDL,
-    DUCKDB_LAYOUTS,
-    DUCKDB_SCHEMA_VERSION,
-    KEYS,
-)
+from tiktrend.store.schema import ALERTS_DDL, COLLECT_DDL, DDL, DUCKDB_LAYOUTS, DUCKDB_SCHEMA_VERSION, KEYS
 
 _STATIC_COLUMNS = STATIC_COLUMNS
 _VIDEO_TABLE_COLUMNS = VIDEO_TABLE_COLUMNS

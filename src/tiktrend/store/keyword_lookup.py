@@ -94,22 +94,18 @@ def rows(ids: str, keywords: str, *, display: bool = True) -> str:
     ``display=False`` leaves the spelling out (empty): one scan instead of two, for reads that do not show it.
     """
     sums = ", ".join(f"CAST(sum({c}) AS BIGINT) AS {c}" for c in SUMS)
+    summed = f"""
+        SELECT bucket, grain, keyword, region, category, modality, {sums}
+        FROM keyword_lookup WHERE {ids} AND {keywords} AND modality <> ''
+        GROUP BY bucket, grain, keyword, region, category, modality
+        HAVING sum(videos) <> 0"""  # noqa: S608 - fixed names; the clauses hold bound parameters only
     if not display:
-        return f"""(
-            SELECT bucket, grain, keyword, region, category, modality, '' AS display, {sums}
-            FROM keyword_lookup WHERE {ids} AND {keywords} AND modality <> ''
-            GROUP BY bucket, grain, keyword, region, category, modality
-            HAVING sum(videos) <> 0
-        )"""  # noqa: S608 - fixed names; the clauses hold bound parameters only
+        columns = f"bucket, grain, keyword, region, category, modality, '' AS display, {_SUM_NAMES}"
+        return f"(SELECT {columns} FROM ({summed}) r)"  # noqa: S608 - fixed names; bound parameters only
     return f"""(
         SELECT r.bucket, r.grain, r.keyword, r.region, r.category, r.modality, coalesce(s.display, '') AS display,
                {", ".join(f"r.{c}" for c in SUMS)}
-        FROM (
-            SELECT bucket, grain, keyword, region, category, modality, {sums}
-            FROM keyword_lookup WHERE {ids} AND {keywords} AND modality <> ''
-            GROUP BY bucket, grain, keyword, region, category, modality
-            HAVING sum(videos) <> 0
-        ) r
+        FROM ({summed}) r
         LEFT JOIN (
             SELECT bucket, grain, keyword, arg_max(display, seq) AS display
             FROM keyword_lookup WHERE {ids} AND {keywords} AND display <> ''

@@ -16,8 +16,8 @@ them), so a keyword's example videos are read from a few rows instead of joining
 videos. A refresh merges the kept videos of each touched group with the loaded videos; a group is read again
 from the mentions only when one of its kept videos dropped in views or left it (see :meth:`RollupSQL.top`).
 
-DuckDB finds one keyword's ``keyword_top`` rows through ``kid``, an integer id of the keyword with an index
-(an index on the text is not used for lookups). PostgreSQL's primary key leads with the keyword.
+DuckDB keeps ``keyword_top`` in the order of ``kid``, an integer id of the keyword (``keyword_lookup``), so
+one keyword's rows are found by row-group min/max. PostgreSQL's primary key leads with the keyword.
 """
 
 from __future__ import annotations
@@ -51,6 +51,15 @@ def kid_sql(dialect: str, keyword: str = "keyword", grain: str = "'day'") -> str
     if dialect == "postgres":
         return f"('x' || substr({text}, 1, 15))::bit(60)::bigint"
     return f"CAST(('0x' || {text}[1:15]) AS BIGINT)"
+
+
+def _best(members: str) -> str:
+    """The ``TOP_VIDEOS`` most viewed of each group (keyword, day, region, category) of ``members``' rows."""
+    return f"""SELECT {TOP_COLUMNS} FROM (
+        SELECT c.*, row_number() OVER (
+            PARTITION BY keyword, bucket, region, category ORDER BY rank_views DESC, video_id
+        ) AS place FROM ({members}) c
+    ) ranked WHERE place <= {TOP_VIDEOS}"""  # noqa: S608 - fixed names only
 
 
 def label(column: str, prefix: str = "") -> str:
@@ -247,14 +256,7 @@ class RollupSQL:
                 JOIN videos v ON v.video_id = m.video_id
                 GROUP BY m.keyword, b.bucket, m.region, m.category, m.video_id""",  # noqa: S608
             ),
-            self.temp(
-                "top_new",
-                f"""SELECT {columns} FROM (
-                    SELECT c.*, row_number() OVER (
-                        PARTITION BY keyword, bucket, region, category ORDER BY rank_views DESC, video_id
-                    ) AS place FROM top_candidates c
-                ) ranked WHERE place <= {TOP_VIDEOS}""",  # noqa: S608
-            ),
+            self.temp("top_new", _best("SELECT * FROM top_candidates")),
             f"""DELETE FROM keyword_top t
             WHERE EXISTS (SELECT 1 FROM top_groups g WHERE {same_group.format(a="g", b="t")})
               AND NOT EXISTS (SELECT 1 FROM top_new n WHERE {unchanged.format(a="n", b="t")})""",  # noqa: S608
@@ -271,19 +273,13 @@ class RollupSQL:
 
     def top_fill(self) -> str:
         """Fill an empty ``keyword_top`` from the stored mentions and videos (a new table on existing data)."""
+        members = """SELECT m.keyword, date_trunc('day', m.posted_at) AS bucket, m.region, m.category, m.video_id,
+                   coalesce(min(v.views), -1) AS rank_views, string_agg(m.modality, ',' ORDER BY m.modality)
+                   AS modalities
+            FROM keyword_mentions m JOIN videos v ON v.video_id = m.video_id
+            GROUP BY m.keyword, date_trunc('day', m.posted_at), m.region, m.category, m.video_id"""
         return f"""INSERT INTO keyword_top ({TOP_COLUMNS}, kid)
-        SELECT {TOP_COLUMNS}, {kid_sql(self.dialect)} FROM (
-            SELECT g.*, row_number() OVER (
-                PARTITION BY keyword, bucket, region, category ORDER BY rank_views DESC, video_id
-            ) AS place
-            FROM (
-                SELECT m.keyword, date_trunc('day', m.posted_at) AS bucket, m.region, m.category, m.video_id,
-                       coalesce(min(v.views), -1) AS rank_views, string_agg(m.modality, ',' ORDER BY m.modality)
-                       AS modalities
-                FROM keyword_mentions m JOIN videos v ON v.video_id = m.video_id
-                GROUP BY m.keyword, date_trunc('day', m.posted_at), m.region, m.category, m.video_id
-            ) g
-        ) ranked WHERE place <= {TOP_VIDEOS}"""  # noqa: S608 - fixed names only
+        SELECT {TOP_COLUMNS}, {kid_sql(self.dialect)} FROM ({_best(members)}) best"""  # noqa: S608 - fixed names
 
     def _keyword_delta(self, grain: str, bucket: str) -> str:
         # One row per video and keyword: each modality's mention, and all its modalities folded ('*').

@@ -457,7 +457,7 @@ def test_a_version_2_duckdb_file_gets_its_kept_top_videos(tmp_path: Path) -> Non
         store.refresh_rollups()
         expected = {t: store.snapshot(t) for t in ("keyword_top", "keyword_buckets")}
         # Back to layout 2: no keyword ids, no kept top videos.
-        for statement in ("DROP TABLE keyword_top", "DELETE FROM tiktrend_schema WHERE version = 3"):
+        for statement in ("DROP TABLE keyword_top", "DELETE FROM tiktrend_schema WHERE version >= 3"):
             store.con.execute(statement)
     with DuckDBStore(url) as store:
         assert store.layout_version() == DUCKDB_SCHEMA_VERSION
@@ -465,6 +465,51 @@ def test_a_version_2_duckdb_file_gets_its_kept_top_videos(tmp_path: Path) -> Non
             pd.testing.assert_frame_equal(store.snapshot(table), frame, obj=table)
         ids = store.con.execute("SELECT DISTINCT keyword, kid FROM keyword_top").fetchall()
         assert len(ids) == 3 and all(kid == keyword_id(keyword) for keyword, kid in ids)
+
+
+def test_a_version_3_duckdb_file_loses_the_indexes_writes_paid_for(tmp_path: Path) -> None:
+    from tiktrend.store.duckdb import DuckDBStore
+    from tiktrend.store.schema import UNINDEXED
+
+    url = f"duckdb:///{tmp_path / 'v3.duckdb'}"
+    first = frames([observation(f"v{i}", 1, views=i) for i in range(6)], [mention(f"v{i}", "a") for i in range(6)])
+    again = frames([observation("v1", 2, views=50, region="DE"), observation("v9", 2)], [mention("v9", "b")])
+    with DuckDBStore(url) as store:
+        store.load_batch(*first)
+        store.refresh_rollups()
+        store.load_batch(*again)  # queued, not refreshed: the queue tables are migrated with rows in them
+        # Back to layout 3: the same tables with their primary keys.
+        keys = {"video_stats": "video_id, observed_at", "video_regions": "video_id, region",
+                "rollup_videos": "video_id", "rollup_before_videos": "video_id",
+                "keyword_rollup": "bucket, grain, keyword, region, category, modality",
+                "keyword_spellings": "bucket, grain, keyword, display",
+                "bucket_totals": "bucket, grain, region, category"}  # fmt: skip
+        for table, key in keys.items():
+            store.con.execute(f"CREATE TABLE {table}_keyed AS SELECT * FROM {table} LIMIT 0")
+            store.con.execute(f"ALTER TABLE {table}_keyed ADD PRIMARY KEY ({key})")
+            store.con.execute(f"INSERT INTO {table}_keyed SELECT * FROM {table}")
+            store.con.execute(f"DROP TABLE {table}")
+            store.con.execute(f"ALTER TABLE {table}_keyed RENAME TO {table}")
+        store.con.execute("DELETE FROM tiktrend_schema WHERE version = 4")
+        expected = {t: store.read(f"SELECT * FROM {t} ORDER BY ALL") for t in UNINDEXED}
+    with DuckDBStore(url) as store:
+        assert store.layout_version() == DUCKDB_SCHEMA_VERSION
+        for table, frame in expected.items():
+            pd.testing.assert_frame_equal(store.read(f"SELECT * FROM {table} ORDER BY ALL"), frame, obj=table)
+        indexed = store.con.execute(
+            "SELECT DISTINCT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+        )
+        assert not set(UNINDEXED) & {r[0] for r in indexed.fetchall()}
+        store.refresh_rollups()
+        refreshed = {t: store.read(f"SELECT * FROM {t} ORDER BY ALL") for t in UNINDEXED}
+        store.load_batch(*again)  # the same batch again changes nothing
+        store.refresh_rollups()
+        for table, frame in refreshed.items():
+            pd.testing.assert_frame_equal(store.read(f"SELECT * FROM {table} ORDER BY ALL"), frame, obj=table)
+        # The rollups merged without their keys equal a recomputation from the mentions.
+        merged = store.snapshot("keyword_buckets")
+        store.rebuild_rollups()
+        pd.testing.assert_frame_equal(store.snapshot("keyword_buckets"), merged)
 
 
 def test_a_newer_duckdb_file_is_refused(tmp_path: Path) -> None:

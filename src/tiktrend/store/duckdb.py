@@ -20,7 +20,15 @@ from tiktrend.store.base import ALL, GRAINS, TABLES, LoadResult, StoreError
 from tiktrend.store.frames import STATIC_COLUMNS, VIDEO_TABLE_COLUMNS, prepare_batch, utc_naive
 from tiktrend.store.params import used
 from tiktrend.store.rollup_sql import RollupSQL, bucket_rows
-from tiktrend.store.schema import ALERTS_DDL, COLLECT_DDL, DDL, DUCKDB_LAYOUTS, DUCKDB_SCHEMA_VERSION, KEYS
+from tiktrend.store.schema import (
+    ALERTS_DDL,
+    COLLECT_DDL,
+    DDL,
+    DUCKDB_LAYOUTS,
+    DUCKDB_SCHEMA_VERSION,
+    KEYS,
+    UNINDEXED,
+)
 
 _STATIC_COLUMNS = STATIC_COLUMNS
 _VIDEO_TABLE_COLUMNS = VIDEO_TABLE_COLUMNS
@@ -63,11 +71,22 @@ _UPDATE_KNOWN_VIDEOS = (
     "WHERE videos.video_id = k.video_id AND videos.posted_at = k.old_posted_at"
 )
 
-_UPSERT_STATS = (
-    f"INSERT INTO video_stats SELECT video_id, observed_at, {', '.join(COUNTERS)} FROM batch_stats "  # noqa: S608
-    "ON CONFLICT (video_id, observed_at) DO UPDATE SET "
-    + ", ".join(f"{c} = greatest(video_stats.{c}, excluded.{c})" for c in COUNTERS)
-)
+# video_stats and video_regions have no index (schema.UNINDEXED). Only videos stored before the batch can have
+# rows there: theirs are merged in place, then the rows still missing are appended. As for mentions, the stored
+# rows are found with a semi join, which filters the scan by the keys' range.
+_KNOWN_STATS = "SELECT s.* FROM batch_stats s SEMI JOIN batch_known k ON k.video_id = s.video_id"
+_UPDATE_STATS = f"""
+    UPDATE video_stats SET {", ".join(f"{c} = greatest(video_stats.{c}, s.{c})" for c in COUNTERS)}
+    FROM ({_KNOWN_STATS}) s WHERE video_stats.video_id = s.video_id AND video_stats.observed_at = s.observed_at
+"""  # noqa: S608 - fixed names only
+_STATS_COLUMNS = f"s.video_id, s.observed_at, {', '.join(f's.{c}' for c in COUNTERS)}"
+_INSERT_STATS = f"INSERT INTO video_stats SELECT {_STATS_COLUMNS} FROM batch_stats s"  # noqa: S608
+_INSERT_MISSING_STATS = f"""{_INSERT_STATS}
+    ANTI JOIN (
+        SELECT t.video_id, t.observed_at FROM video_stats t
+        SEMI JOIN ({_KNOWN_STATS}) k ON t.video_id = k.video_id AND t.observed_at = k.observed_at
+    ) t ON t.video_id = s.video_id AND t.observed_at = s.observed_at
+"""  # noqa: S608 - fixed names only
 
 # The batch's videos that were stored already, as they were: the merge rules of their mentions need it.
 _BATCH_KNOWN = """
@@ -124,14 +143,26 @@ _INSERT_KNOWN_MENTIONS = f"""
 """  # noqa: S608 - fixed names only
 
 _ROLLUP = RollupSQL("duckdb")
+# The statements of a refresh whose row counts are the rollup rows it wrote (the merge's update, not a respelling).
+_ROLLUP_WRITES = ("INSERT INTO keyword_rollup", "UPDATE keyword_rollup t ", "DELETE FROM keyword_rollup")
 
-# Every region a video was seen in, with the first and last time (videos keeps only the earliest region).
-_UPSERT_REGIONS = """
-    INSERT INTO video_regions SELECT video_id, region, first_seen, last_seen FROM batch_regions
-    ON CONFLICT (video_id, region) DO UPDATE SET
-        first_seen = least(video_regions.first_seen, excluded.first_seen),
-        last_seen = greatest(video_regions.last_seen, excluded.last_seen)
-"""
+# Every region a video was seen in, with the first and last time (videos keeps only the earliest region);
+# merged like video_stats.
+_KNOWN_REGIONS = "SELECT r.* FROM batch_regions r SEMI JOIN batch_known k ON k.video_id = r.video_id"
+_UPDATE_REGIONS = f"""
+    UPDATE video_regions SET first_seen = least(video_regions.first_seen, r.first_seen),
+        last_seen = greatest(video_regions.last_seen, r.last_seen)
+    FROM ({_KNOWN_REGIONS}) r WHERE video_regions.video_id = r.video_id AND video_regions.region = r.region
+"""  # noqa: S608 - fixed names only
+_INSERT_REGIONS = (
+    "INSERT INTO video_regions SELECT r.video_id, r.region, r.first_seen, r.last_seen FROM batch_regions r"
+)
+_INSERT_MISSING_REGIONS = f"""{_INSERT_REGIONS}
+    ANTI JOIN (
+        SELECT t.video_id, t.region FROM video_regions t
+        SEMI JOIN ({_KNOWN_REGIONS}) k ON t.video_id = k.video_id AND t.region = k.region
+    ) t ON t.video_id = r.video_id AND t.region = r.region
+"""  # noqa: S608 - fixed names only
 
 EXTERNAL_TREND_COLUMNS = (
     "source",
@@ -317,8 +348,15 @@ class DuckDBStore:
         if version == 0:
             for statement in _LEGACY_MIGRATION:
                 self.con.execute(statement)
+        # Version 4: tables loads append to lose their index; DuckDB drops a key only with its table.
+        reindexed = [t for t in UNINDEXED if t in tables] if version is not None and version < 4 else []
+        for table in reindexed:
+            self.con.execute(f"ALTER TABLE {table} RENAME TO {table}_v3")
         for statement in (*DDL, *keyword_lookup.DDL, *COLLECT_DDL, *ALERTS_DDL):
             self.con.execute(statement)
+        for table in reindexed:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM {table}_v3")  # noqa: S608 - fixed names
+            self.con.execute(f"DROP TABLE {table}_v3")
         if version is not None and version < 2:
             # Trends stored before version 2 keep an unknown first detection (NULL: their as_of is the earliest known).
             self.con.execute("ALTER TABLE trends ADD COLUMN IF NOT EXISTS first_detected_at TIMESTAMP")
@@ -376,19 +414,22 @@ class DuckDBStore:
                 con.execute(statement)
             con.execute(_BATCH_KNOWN)
             known, updated = self._known()
-            stats_before = self._scalar("SELECT count(*) FROM video_stats")
             con.execute(_INSERT_NEW_VIDEOS)
             if known:
                 con.execute(_UPDATE_KNOWN_VIDEOS)
-            con.execute(_UPSERT_STATS)
-            con.execute(_UPSERT_REGIONS)
+                for statement in (_UPDATE_STATS, _UPDATE_REGIONS):
+                    con.execute(statement)
+                stats_new = self._scalar(_INSERT_MISSING_STATS)
+                con.execute(_INSERT_MISSING_REGIONS)
+            else:
+                stats_new = self._scalar(_INSERT_STATS)
+                con.execute(_INSERT_REGIONS)
             mentions_new = self._scalar(_INSERT_NEW_MENTIONS)
             if known:
                 # Attributes first: they find the mentions at the time the videos had before this load.
                 con.execute(_MENTION_ATTRIBUTES)
                 con.execute(_FOLLOW_VIDEOS)
                 mentions_new += self._scalar(_INSERT_KNOWN_MENTIONS)
-            stats_new = self._scalar("SELECT count(*) FROM video_stats") - stats_before
             con.commit()
         except BaseException:
             _rollback(con)
@@ -467,7 +508,7 @@ class DuckDBStore:
                 for statement in _ROLLUP.per_grain(grain):
                     if statement == "DROP TABLE rollup_delta":  # what changed goes to the copy first
                         appended += sum(self._scalar(add) for add in keyword_lookup.append(grain))
-                    if statement.startswith(("INSERT INTO keyword_rollup", "DELETE FROM keyword_rollup")):
+                    if statement.startswith(_ROLLUP_WRITES):
                         written += self._scalar(statement)
                     else:
                         con.execute(statement)

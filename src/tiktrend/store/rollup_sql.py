@@ -38,6 +38,7 @@ _ANY_CHANGE: Final = " OR ".join(f"sum(sign * coalesce({c}, 0)) <> 0" for c in C
 # Videos kept per keyword, day, region and category: the most example videos a keyword detail can show.
 TOP_VIDEOS: Final = 20
 TOP_COLUMNS: Final = "keyword, bucket, region, category, video_id, rank_views, modalities"
+ROLLUP_KEY: Final = ("bucket", "grain", "keyword", "region", "category", "modality")
 
 
 def keyword_id(keyword: str, grain: str = "day") -> int:
@@ -147,13 +148,15 @@ class RollupSQL:
             raise ValueError(f"grain must be one of {sorted(GRAINS)}, not {grain!r}")
         bucket = f"date_trunc('{grain}', posted_at)"
         return (
-            f"""INSERT INTO bucket_totals (bucket, grain, region, category, videos, {_C})
-            SELECT {bucket} AS b, '{grain}', {label("region")}, {label("category")}, sum(sign), {_SIGNED_SUMS}
-            FROM rollup_signed_videos GROUP BY b, {SETS}
-            HAVING sum(sign) <> 0 OR {_ANY_CHANGE}
-            ON CONFLICT (bucket, grain, region, category) DO UPDATE SET
-                videos = bucket_totals.videos + excluded.videos,
-                {", ".join(f"{c} = bucket_totals.{c} + excluded.{c}" for c in COUNTERS)}""",  # noqa: S608
+            *self.merge(
+                "bucket_totals",
+                ("bucket", "grain", "region", "category"),
+                f"""SELECT {bucket} AS bucket, '{grain}' AS grain, {label("region")}, {label("category")},
+                       sum(sign) AS videos, {_SIGNED_SUMS}
+                FROM rollup_signed_videos GROUP BY {bucket}, {SETS}
+                HAVING sum(sign) <> 0 OR {_ANY_CHANGE}""",  # noqa: S608 - fixed names
+                add=("videos", *COUNTERS),
+            ),
             f"""DELETE FROM bucket_totals WHERE grain = '{grain}' AND videos = 0
             AND bucket IN (SELECT DISTINCT {bucket} FROM rollup_signed_videos)""",  # noqa: S608
             self.temp(
@@ -161,10 +164,12 @@ class RollupSQL:
                 f"SELECT {bucket} AS bucket, keyword, display, sum(sign) AS n FROM rollup_signed_mentions "  # noqa: S608 - fixed names
                 "GROUP BY 1, keyword, display HAVING sum(sign) <> 0",
             ),
-            f"""INSERT INTO keyword_spellings (bucket, grain, keyword, display, n)
-            SELECT bucket, '{grain}', keyword, display, n FROM rollup_spelling_delta
-            ON CONFLICT (bucket, grain, keyword, display) DO UPDATE
-            SET n = keyword_spellings.n + excluded.n""",  # noqa: S608
+            *self.merge(
+                "keyword_spellings",
+                ("bucket", "grain", "keyword", "display"),
+                f"SELECT bucket, '{grain}' AS grain, keyword, display, n FROM rollup_spelling_delta",  # noqa: S608
+                add=("n",),
+            ),
             self._keyword_delta(grain, bucket),
             # The spelling most mention rows of the bucket use is the one people recognise ("MatchaLatteArt"),
             # chosen again for every keyword whose rows or spellings changed.
@@ -180,18 +185,16 @@ class RollupSQL:
             f"""DELETE FROM keyword_spellings WHERE grain = '{grain}' AND n = 0
             AND (bucket, keyword, display)
                 IN (SELECT bucket, keyword, display FROM rollup_spelling_delta WHERE n < 0)""",  # noqa: S608
-            f"""INSERT INTO keyword_rollup
-                (bucket, grain, keyword, region, category, modality, display, generic_videos, mention_micros,
-                 videos, {_C})
-            SELECT d.bucket, '{grain}', d.keyword, d.region, d.category, d.modality, coalesce(w.display, ''),
-                   d.generic_videos, d.mention_micros, d.videos, {", ".join(f"d.{c}" for c in COUNTERS)}
-            FROM rollup_delta d LEFT JOIN rollup_winners w ON w.bucket = d.bucket AND w.keyword = d.keyword
-            ON CONFLICT (bucket, grain, keyword, region, category, modality) DO UPDATE SET
-                display = excluded.display,
-                generic_videos = keyword_rollup.generic_videos + excluded.generic_videos,
-                mention_micros = keyword_rollup.mention_micros + excluded.mention_micros,
-                videos = keyword_rollup.videos + excluded.videos,
-                {", ".join(f"{c} = keyword_rollup.{c} + excluded.{c}" for c in COUNTERS)}""",  # noqa: S608
+            *self.merge(
+                "keyword_rollup",
+                ROLLUP_KEY,
+                f"""SELECT d.bucket, '{grain}' AS grain, d.keyword, d.region, d.category, d.modality,
+                       coalesce(w.display, '') AS display, d.generic_videos, d.mention_micros, d.videos,
+                       {", ".join(f"d.{c}" for c in COUNTERS)}
+                FROM rollup_delta d LEFT JOIN rollup_winners w ON w.bucket = d.bucket AND w.keyword = d.keyword""",  # noqa: S608
+                add=("generic_videos", "mention_micros", "videos", *COUNTERS),
+                replace=("display",),
+            ),
             # Rows of a touched keyword that no loaded video is in can still change spelling.
             f"""UPDATE keyword_rollup SET display = w.display FROM rollup_winners w
             WHERE keyword_rollup.bucket = w.bucket AND keyword_rollup.grain = '{grain}'
@@ -202,6 +205,36 @@ class RollupSQL:
             "DROP TABLE rollup_delta",
             "DROP TABLE rollup_winners",
             "DROP TABLE rollup_spelling_delta",
+        )
+
+    def merge(
+        self, table: str, key: tuple[str, ...], select: str, add: tuple[str, ...], replace: tuple[str, ...] = ()
+    ) -> tuple[str, ...]:
+        """Add the rows of ``select`` (columns ``key``, ``replace``, ``add``) to ``table``.
+
+        A row whose key is stored adds its ``add`` columns to the stored ones and overwrites its ``replace``
+        columns; the others are inserted. PostgreSQL does it in one ``INSERT ... ON CONFLICT`` through the
+        table's primary key. DuckDB's rollup tables have no index (``schema.UNINDEXED``): the stored rows are
+        updated first, then the others inserted, found with a semi join that filters the table's scan by the
+        range of the added keys.
+        """
+        columns = (*key, *replace, *add)
+        names = ", ".join(columns)
+        stored = table if self.dialect == "postgres" else "t"
+        added = "excluded" if self.dialect == "postgres" else "x"
+        sets = ", ".join(
+            [*(f"{c} = {added}.{c}" for c in replace), *(f"{c} = {stored}.{c} + {added}.{c}" for c in add)]
+        )
+        if self.dialect == "postgres":
+            return (f"INSERT INTO {table} ({names}) {select} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}",)
+        same = " AND ".join(f"{{a}}.{c} = {{b}}.{c}" for c in key)
+        return (
+            self.temp("merge_rows", select),
+            f"UPDATE {table} t SET {sets} FROM merge_rows x WHERE {same.format(a='t', b='x')}",  # noqa: S608
+            f"""INSERT INTO {table} ({names}) SELECT {", ".join(f"x.{c}" for c in columns)} FROM merge_rows x
+            ANTI JOIN (SELECT {", ".join(f"t.{c}" for c in key)} FROM {table} t SEMI JOIN merge_rows y
+                       ON {same.format(a="t", b="y")}) t ON {same.format(a="t", b="x")}""",  # noqa: S608
+            "DROP TABLE merge_rows",
         )
 
     def top(self) -> tuple[str, ...]:

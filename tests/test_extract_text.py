@@ -7,8 +7,9 @@ import pytest
 from tiktrend.extract.emojis import emoji_keys
 from tiktrend.extract.keywords import video_mentions
 from tiktrend.extract.language import detect_language
-from tiktrend.extract.phrases import is_collocation, keyphrases
+from tiktrend.extract.phrases import common_words, is_collocation, keyphrases
 from tiktrend.extract.segment import fold_accents, segment
+from tiktrend.extract.vietnamese import tag_syllables
 
 
 @pytest.mark.parametrize(
@@ -32,8 +33,10 @@ def test_language_detection_offline(text: str, lang: str) -> None:
 
 def test_stop_words_follow_the_detected_language() -> None:
     # "son" is "his" in French: a stop word there, the noun in English.
-    assert [m[0] for m in video_mentions("c'est son chien préféré", [], "", "", False)] == ["chien", "préféré"]
-    assert [m[0] for m in video_mentions("my son loves his dog", [], "", "", False)] == ["son", "loves", "dog"]
+    assert [m[0] for m in video_mentions("c'est son caniche préféré", [], "", "", False)] == ["caniche", "préféré"]
+    # (Alone, "son" is too frequent an English word to be a caption keyword; a tag of the video spelling it is not.)
+    mentions = video_mentions("my son loves his corgi", ["son"], "", "", False)
+    assert [m[0] for m in mentions if m[2] == "caption"] == ["son", "loves", "corgi"]
 
 
 @pytest.mark.parametrize(
@@ -72,14 +75,49 @@ def test_hashtag_and_caption_phrase_share_a_key() -> None:
     ("text", "lang", "expected"),
     [
         ("i ate ice cream in new york", "en", ["ate", "icecream", "newyork"]),
-        ("Marlon told Taylor Swift to come closer", "en", ["marlon", "told", "taylorswift", "come", "closer"]),
+        # "told" and "come" are among the most frequent English words: not keywords alone.
+        ("Marlon told Taylor Swift to come closer", "en", ["marlon", "taylorswift", "closer"]),
         # Title Case says nothing about names: words stay apart.
-        ("Best Day Ever With My Dog", "en", ["best", "day", "dog"]),
-        ("Sinh nhật vui vẻ, bánh mì Sài Gòn", "vi", ["sinhnhật", "vuivẻ", "bánhmì", "sàigòn"]),
+        ("Best Hike Ever With My Corgi", "en", ["hike", "corgi"]),
+        # Vietnamese: the tagger's nouns, one word each (vui vẻ, "happy", is an adjective).
+        ("Sinh nhật vui vẻ, bánh mì Sài Gòn", "vi", ["sinhnhật", "bánhmì", "sàigòn"]),
+        ("Hôm nay đi học với người yêu ở Đà Lạt", "vi", ["hômnay", "ngườiyêu", "đàlạt"]),
     ],
 )
 def test_keyphrases(text: str, lang: str, expected: list[str]) -> None:
     assert [phrase.key for phrase in keyphrases(text, lang)] == expected
+
+
+def test_frequent_words_alone_are_not_caption_keywords() -> None:
+    def caption_keys(caption: str, tags: list[str]) -> list[str]:
+        return [m[0] for m in video_mentions(caption, tags, "", "", False) if m[2] == "caption"]
+
+    # "love", "song" and "today" are among the ~1,800 most frequent English words (common_words.txt).
+    assert caption_keys("I love this song today", []) == []
+    # Still keywords: spelled by a tag of the video, a name inside a sentence, or inside a phrase.
+    assert caption_keys("I love this song today", ["love"]) == ["love"]
+    assert caption_keys("Siempre @Juan Pérez con @Lena & Jule en Madrid", []) == ["madrid"]
+    assert [phrase.key for phrase in keyphrases("we love New York and ice cream", "en")] == ["newyork", "icecream"]
+    # Vietnamese is cut by its tagger instead; an undetermined language has no list.
+    assert common_words("en") and "love" in common_words("en")
+    assert not common_words("vi") and not common_words("und")
+
+
+def test_vietnamese_falls_back_to_the_word_list_when_the_tagger_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyvi
+
+    def broken(text: str) -> str:
+        raise RuntimeError("model file unreadable")
+
+    monkeypatch.setattr(pyvi.ViTokenizer.ViTokenizer, "tokenize", broken)
+    assert tag_syllables("bánh mì Sài Gòn") is None
+    # The syllable pairs of words_vi.txt, as before the tagger: adjectives stay.
+    assert [p.key for p in keyphrases("Sinh nhật vui vẻ, bánh mì Sài Gòn", "vi")] == [
+        "sinhnhật",
+        "vuivẻ",
+        "bánhmì",
+        "sàigòn",
+    ]
 
 
 def test_keyphrase_weights_are_in_unit_interval_and_favour_early_words() -> None:
@@ -101,8 +139,8 @@ def test_emoji_are_their_own_modality() -> None:
 
 
 def test_mentions_urls_and_numbers_cut_phrases() -> None:
-    mentions = video_mentions("new song @maria out 2025 https://x.co/a now playing", [], "", "", False)
-    assert [key for key, _, modality, _, _ in mentions if modality == "caption"] == ["new", "song", "playing"]
+    mentions = video_mentions("funky remix @maria out 2025 https://x.co/a now streaming", [], "", "", False)
+    assert [key for key, _, modality, _, _ in mentions if modality == "caption"] == ["funky", "remix", "streaming"]
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,8 @@ from importlib import resources
 from typing import NamedTuple
 
 from tiktrend.extract.generic import is_generic, read_word_list
-from tiktrend.extract.text import TOKEN, normalize, word_keyword
+from tiktrend.extract.text import TOKEN, normalize, word_key, word_keyword
+from tiktrend.extract.vietnamese import Syllable, tag_syllables
 
 MAX_WORDS = 3
 MAX_PHRASES = 12
@@ -68,6 +69,7 @@ class _Term:
     acronym: bool
     capital: bool  # capitalized anywhere: part of a name
     generic: bool  # a reach word (fyp, viral, trend)
+    word: int = -1  # Vietnamese: the segmenter's word this syllable belongs to (-1: not segmented)
 
 
 def _counts(name: str) -> Iterator[tuple[str, float]]:
@@ -104,6 +106,10 @@ def is_collocation(first: str, second: str) -> bool:
 
 def _chunks(text: str, lang: str) -> tuple[list[list[_Term | None]], int, int]:
     """Chunks of a text (cut at anything but spaces between words), stop words as None; words, capitalised."""
+    if lang == "vi":
+        tagged = tag_syllables(text)
+        if tagged is not None:
+            return _vietnamese_chunks(text, tagged)
     chunks: list[list[_Term | None]] = []
     current: list[_Term | None] = []
     end = words = capitals = 0
@@ -133,6 +139,55 @@ def _chunks(text: str, lang: str) -> tuple[list[list[_Term | None]], int, int]:
     return chunks, words, capitals
 
 
+def _vietnamese_chunks(text: str, tagged: dict[int, Syllable]) -> tuple[list[list[_Term | None]], int, int]:
+    """:func:`_chunks` of a Vietnamese text: only syllables of nouns are terms, each with its word's number.
+
+    A stop syllable inside a word of several syllables with a content syllable is kept (``người yêu``,
+    ``con gái``): the stop list is of single syllables, and such a word is not a function word.
+    """
+    tokens = [(match.start(), match.group()) for match in _TOKEN.finditer(text)]
+    keywords = [word_keyword(token, "vi") for _, token in tokens]
+    content = {
+        tagged[start].word
+        for (start, _), keyword in zip(tokens, keywords, strict=True)
+        if keyword is not None and start in tagged and tagged[start].syllables > 1
+    }
+    chunks: list[list[_Term | None]] = []
+    current: list[_Term | None] = []
+    end = capitals = 0
+    for (start, token), keyword in zip(tokens, keywords, strict=True):
+        if current and start > end:
+            gap = text[end:start]
+            if not gap.isspace() or "\n" in gap:
+                chunks.append(current)
+                current = []
+        end = start + len(token)
+        capital = token[0].isupper()
+        capitals += capital
+        syllable = tagged.get(start)
+        if keyword is None and syllable is not None and syllable.word in content and token.isalpha():
+            keyword = (word_key(token), token, False)
+        if keyword is None or syllable is None or not syllable.noun:
+            current.append(None)
+            continue
+        acronym = capital and len(token) > 1 and token.isupper()
+        current.append(
+            _Term(
+                keyword[0],
+                keyword[1],
+                len(chunks),
+                capital and bool(current),
+                acronym,
+                capital,
+                keyword[2],
+                syllable.word,
+            )
+        )
+    if current:
+        chunks.append(current)
+    return chunks, len(tokens), capitals
+
+
 def _runs(chunks: list[list[_Term | None]]) -> list[list[_Term]]:
     runs: list[list[_Term]] = []
     for chunk in chunks:
@@ -148,6 +203,25 @@ def _runs(chunks: list[list[_Term | None]]) -> list[list[_Term]]:
 
 
 @lru_cache(maxsize=1)
+def _common_words() -> dict[str, frozenset[str]]:
+    """``data/common_words.txt`` by language (made by ``scripts/build_common_words.py`` from wordfreq)."""
+    by_language: dict[str, set[str]] = {}
+    for entry in read_word_list("common_words.txt"):
+        lang, _, word = entry.partition("\t")
+        by_language.setdefault(lang, set()).add(word)
+    return {lang: frozenset(words) for lang, words in by_language.items()}
+
+
+def common_words(lang: str) -> frozenset[str]:
+    """The words so frequent in ``lang`` (wordfreq Zipf >= 4.75) that alone they rarely name a video's topic.
+
+    Empty for an undetermined language, and for those the list leaves out (Vietnamese, Japanese, Korean,
+    Chinese, Thai).
+    """
+    return _common_words().get(lang, frozenset())
+
+
+@lru_cache(maxsize=1)
 def vietnamese_words() -> frozenset[tuple[str, ...]]:
     """The Vietnamese words of several syllables of ``data/words_vi.txt``, as tuples of syllable keys."""
     return frozenset(tuple(normalize(entry).lower().split()) for entry in read_word_list("words_vi.txt"))
@@ -155,6 +229,8 @@ def vietnamese_words() -> frozenset[tuple[str, ...]]:
 
 def _cut(run: list[_Term], lang: str, known: frozenset[str], names: bool) -> list[list[_Term]]:
     """A run of content words cut into phrases of at most MAX_WORDS words."""
+    if run[0].word >= 0:
+        return _cut_words(run, lang, known, names)
     lexicon = vietnamese_words() if lang == "vi" else frozenset()
     if not known and not lexicon:
         return _merge([[term] for term in run], lang, names)  # nothing to look up: single words, then names
@@ -173,6 +249,26 @@ def _cut(run: list[_Term], lang: str, known: frozenset[str], names: bool) -> lis
             i += 1
     merged = _merge(pieces, lang, names)
     return _pair_syllables(merged) if lang == "vi" else merged
+
+
+def _cut_words(run: list[_Term], lang: str, known: frozenset[str], names: bool) -> list[list[_Term]]:
+    """A run of segmented syllables cut into the words the segmenter found, or the glued tags of the video."""
+    pieces: list[list[_Term]] = []
+    i = 0
+    while i < len(run):
+        for size in range(min(MAX_WORDS, len(run) - i), 1, -1):
+            window = run[i : i + size]
+            if known and "".join(term.key for term in window) in known:
+                pieces.append(window)
+                i += size
+                break
+        else:
+            j = i + 1
+            while j < len(run) and run[j].word == run[i].word:
+                j += 1
+            pieces.append(run[i:j])
+            i = j
+    return _merge(pieces, lang, names)
 
 
 def _pair_syllables(pieces: list[list[_Term]]) -> list[list[_Term]]:
@@ -259,11 +355,12 @@ def keyphrases(text: str, lang: str, known: frozenset[str] = frozenset()) -> lis
     scores = _term_scores(chunks, names)
     phrases = [(phrase, tuple(t.key for t in phrase)) for run in runs for phrase in _cut(run, lang, known, names)]
     phrase_tf = Counter(keys for _, keys in phrases)
+    common = common_words(lang)
     found: dict[str, Phrase] = {}
     for phrase, keys in phrases:
         key = "".join(keys)
-        if key in found:
-            continue
+        if key in found or (len(keys) == 1 and key in common and key not in known and not (names and phrase[0].upper)):
+            continue  # a very frequent word alone ("today", "schnell") says little, unless a tag of the video spells it
         terms = [scores[k] for k in keys]
         score = math.prod(terms) / (phrase_tf[keys] * (1 + sum(terms)))
         generic = any(t.generic for t in phrase) or (len(phrase) > 1 and is_generic(key))

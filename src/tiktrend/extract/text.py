@@ -207,6 +207,11 @@ def _strip_apostrophe(token: str) -> str:
 
 
 @lru_cache(maxsize=1 << 16)
+def word_key(token: str) -> str:
+    """The key of one word as written: lower case, runs of three or more letters collapsed (``Sooo`` → ``so``)."""
+    return _ELONGATION.sub(_FIRST, token.lower())
+
+
 def word_keyword(token: str, lang: str = UNDETERMINED) -> tuple[str, str, bool] | None:
     """``(key, display, is_generic)`` of a caption token; None for stop words, numbers, laughter, 1-letter tokens."""
     stop = stopwords(lang)
@@ -216,7 +221,7 @@ def word_keyword(token: str, lang: str = UNDETERMINED) -> tuple[str, str, bool] 
         token = _strip_apostrophe(token)
     if not token or token[0].isdigit():
         return None
-    key = _ELONGATION.sub(_FIRST, token.lower())
+    key = word_key(token)
     # Two letters at least (isalpha settles most words without counting).
     if len(key) > MAX_WORD_CHARS or ((len(key) < 2 or not key.isalpha()) and sum(map(str.isalpha, key)) < 2):
         return None

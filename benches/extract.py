@@ -34,6 +34,7 @@ from tiktrend.extract.keywords import extract_mentions
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 EVAL_SET = ROOT / "tests" / "data" / "extract_eval.jsonl"
+HOLDOUT_SET = ROOT / "tests" / "data" / "extract_holdout.jsonl"  # labelled after the settings were chosen
 _MODULES: tuple[ModuleType, ...] = (emojis, generic, keywords, language, phrases, segment, text)
 _REACH_LOOK = re.compile(
     r"fyp|foryou|fypage|xuhuong|xhuong|viral|vairal|trending|thinhhanh|abcxyz|xyzbca|^(?:xh+|fy|tiktok|trend|capcut)$"
@@ -211,13 +212,17 @@ def quality_figures(vn_mentions: pd.DataFrame) -> dict[str, Any]:
     keywords = vn_mentions[~vn_mentions["is_generic"]]
     top = [key for key, _ in Counter(keywords["keyword"]).most_common(50)]
     reach = [key for key in top if _REACH_LOOK.search(key)]
+    held_out = score(read_eval_set(HOLDOUT_SET))
     figures = {
         "eval_precision": round(result.precision, 3),
         "eval_recall": round(result.recall, 3),
+        "holdout_precision": round(held_out.precision, 3),
+        "holdout_recall": round(held_out.recall, 3),
         "vn_top50_reach_tags": len(reach),
         "vn_top50_reach_tag_list": reach,
     }
     print(f"quality             precision {result.precision:.3f}  recall {result.recall:.3f}  (200 labelled captions)")
+    print(f"quality             precision {held_out.precision:.3f}  recall {held_out.recall:.3f}  (100 held out)")
     print(f"quality             reach tags among the VN top 50 non-generic keywords: {len(reach)} {reach}")
     return figures
 

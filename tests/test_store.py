@@ -80,17 +80,19 @@ def store(make_store: Callable[[], Store]) -> Store:
 
 
 def test_counters_come_from_latest_observation_attributes_from_earliest(store: Store) -> None:
-    late = observation("v1", 5, views=500, caption="later caption", author=None)
-    early = observation("v1", 1, views=100, caption="first caption", author="alice")
+    late = observation("v1", 5, views=500, caption="later caption", author=None, hashtags=["late"])
+    early = observation("v1", 1, views=100, caption="first caption", author="alice", hashtags=["first", "tag"])
     store.load_batch(*frames([late], [mention("v1", "a")]))
     store.load_batch(*frames([early], [mention("v1", "a")]))
+    store.load_batch(*frames([observation("v1", 3, hashtags=["middle"])], [mention("v1", "a")]))
     video = store.snapshot("videos").iloc[0]
     assert video["views"] == 500
     assert video["caption"] == "first caption"
     assert video["author"] == "alice"
+    assert list(video["hashtags"]) == ["first", "tag"]
     assert video["first_seen"] == pd.Timestamp("2025-06-01 11:00")
     assert video["last_seen"] == pd.Timestamp("2025-06-01 15:00")
-    assert len(store.snapshot("video_stats")) == 2
+    assert len(store.snapshot("video_stats")) == 3
 
 
 def test_load_order_does_not_change_the_result(make_store: Callable[[], Store]) -> None:

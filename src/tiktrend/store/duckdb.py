@@ -64,11 +64,21 @@ _INSERT_NEW_VIDEOS = (
     f"SELECT {', '.join(_VIDEO_TABLE_COLUMNS)} FROM batch_videos b "
     "WHERE NOT EXISTS (SELECT 1 FROM batch_known k WHERE k.video_id = b.video_id)"
 )
-_UPDATE_KNOWN_VIDEOS = (
-    f"UPDATE videos SET {', '.join(_merge_set(c) for c in _VIDEO_TABLE_COLUMNS[1:])} "  # noqa: S608 - fixed names
+_KNOWN_VIDEO_ROWS = (
     "FROM batch_videos b JOIN batch_known k ON k.video_id = b.video_id "
     # The stored time as well: the scan then reads only the row groups of those times.
     "WHERE videos.video_id = k.video_id AND videos.posted_at = k.old_posted_at"
+)
+# DuckDB updates a list column by deleting and inserting the row, index entry included: the hashtags go apart,
+# only where they change (first, while first_seen still holds the stored value its rule compares with).
+_HASHTAGS = _merge_set("hashtags").split(" = ", 1)[1]
+_UPDATE_KNOWN_HASHTAGS = (
+    f"UPDATE videos SET hashtags = {_HASHTAGS} {_KNOWN_VIDEO_ROWS} "  # noqa: S608 - fixed names
+    f"AND videos.hashtags IS DISTINCT FROM ({_HASHTAGS})"
+)
+_UPDATE_KNOWN_VIDEOS = (
+    f"UPDATE videos SET {', '.join(_merge_set(c) for c in _VIDEO_TABLE_COLUMNS[1:] if c != 'hashtags')} "  # noqa: S608
+    + _KNOWN_VIDEO_ROWS
 )
 
 # video_stats and video_regions have no index (schema.UNINDEXED). Only videos stored before the batch can have
@@ -416,8 +426,7 @@ class DuckDBStore:
             known, updated = self._known()
             con.execute(_INSERT_NEW_VIDEOS)
             if known:
-                con.execute(_UPDATE_KNOWN_VIDEOS)
-                for statement in (_UPDATE_STATS, _UPDATE_REGIONS):
+                for statement in (_UPDATE_KNOWN_HASHTAGS, _UPDATE_KNOWN_VIDEOS, _UPDATE_STATS, _UPDATE_REGIONS):
                     con.execute(statement)
                 stats_new = self._scalar(_INSERT_MISSING_STATS)
                 con.execute(_INSERT_MISSING_REGIONS)

@@ -105,11 +105,14 @@ def is_collocation(first: str, second: str) -> bool:
 
 
 def _chunks(text: str, lang: str) -> tuple[list[list[_Term | None]], int, int]:
-    """Chunks of a text (cut at anything but spaces between words), stop words as None; words, capitalised."""
-    if lang == "vi":
-        tagged = tag_syllables(text)
-        if tagged is not None:
-            return _vietnamese_chunks(text, tagged)
+    """Chunks of a text (cut at anything but spaces between words), stop words as None; words, capitalised.
+
+    Vietnamese text is tagged first (``vietnamese.py``): only syllables of nouns are terms, each with its word's
+    number, and a stop syllable inside a noun of several syllables with a content syllable is kept (``người
+    yêu``, ``con gái``: the stop list is of single syllables).
+    """
+    tagged = tag_syllables(text) if lang == "vi" else None
+    content = _content_words(text, tagged) if tagged else set()
     chunks: list[list[_Term | None]] = []
     current: list[_Term | None] = []
     end = words = capitals = 0
@@ -127,65 +130,34 @@ def _chunks(text: str, lang: str) -> tuple[list[list[_Term | None]], int, int]:
         words += 1
         capitals += capital
         keyword = word_keyword(token, lang)
+        word = -1
+        if tagged is not None:
+            syllable = tagged.get(start)
+            if syllable is None or not syllable.noun:
+                keyword = None
+            elif keyword is None and syllable.word in content and token.isalpha():
+                keyword = (word_key(token), token, False)
+            word = syllable.word if syllable is not None else -1
         if keyword is None:
             current.append(None)
             continue
         acronym = capital and len(token) > 1 and token.isupper()
         current.append(
-            _Term(keyword[0], keyword[1], len(chunks), capital and bool(current), acronym, capital, keyword[2])
+            _Term(keyword[0], keyword[1], len(chunks), capital and bool(current), acronym, capital, keyword[2], word)
         )
     if current:
         chunks.append(current)
     return chunks, words, capitals
 
 
-def _vietnamese_chunks(text: str, tagged: dict[int, Syllable]) -> tuple[list[list[_Term | None]], int, int]:
-    """:func:`_chunks` of a Vietnamese text: only syllables of nouns are terms, each with its word's number.
-
-    A stop syllable inside a word of several syllables with a content syllable is kept (``người yêu``,
-    ``con gái``): the stop list is of single syllables, and such a word is not a function word.
-    """
-    tokens = [(match.start(), match.group()) for match in _TOKEN.finditer(text)]
-    keywords = [word_keyword(token, "vi") for _, token in tokens]
-    content = {
-        tagged[start].word
-        for (start, _), keyword in zip(tokens, keywords, strict=True)
-        if keyword is not None and start in tagged and tagged[start].syllables > 1
-    }
-    chunks: list[list[_Term | None]] = []
-    current: list[_Term | None] = []
-    end = capitals = 0
-    for (start, token), keyword in zip(tokens, keywords, strict=True):
-        if current and start > end:
-            gap = text[end:start]
-            if not gap.isspace() or "\n" in gap:
-                chunks.append(current)
-                current = []
-        end = start + len(token)
-        capital = token[0].isupper()
-        capitals += capital
-        syllable = tagged.get(start)
-        if keyword is None and syllable is not None and syllable.word in content and token.isalpha():
-            keyword = (word_key(token), token, False)
-        if keyword is None or syllable is None or not syllable.noun:
-            current.append(None)
-            continue
-        acronym = capital and len(token) > 1 and token.isupper()
-        current.append(
-            _Term(
-                keyword[0],
-                keyword[1],
-                len(chunks),
-                capital and bool(current),
-                acronym,
-                capital,
-                keyword[2],
-                syllable.word,
-            )
-        )
-    if current:
-        chunks.append(current)
-    return chunks, len(tokens), capitals
+def _content_words(text: str, tagged: dict[int, Syllable]) -> set[int]:
+    """The segmenter's words of several syllables that have a syllable outside the stop list."""
+    found = set()
+    for match in _TOKEN.finditer(text):
+        syllable = tagged.get(match.start())
+        if syllable is not None and syllable.syllables > 1 and word_keyword(match.group(), "vi") is not None:
+            found.add(syllable.word)
+    return found
 
 
 def _runs(chunks: list[list[_Term | None]]) -> list[list[_Term]]:
@@ -228,11 +200,14 @@ def vietnamese_words() -> frozenset[tuple[str, ...]]:
 
 
 def _cut(run: list[_Term], lang: str, known: frozenset[str], names: bool) -> list[list[_Term]]:
-    """A run of content words cut into phrases of at most MAX_WORDS words."""
-    if run[0].word >= 0:
-        return _cut_words(run, lang, known, names)
-    lexicon = vietnamese_words() if lang == "vi" else frozenset()
-    if not known and not lexicon:
+    """A run of content words cut into phrases of at most MAX_WORDS words.
+
+    A window that spells a tag of the video glued is one phrase; so are the syllables of one word the
+    Vietnamese segmenter found, or, when the tagger failed, of a word of ``words_vi.txt``.
+    """
+    segmented = run[0].word >= 0
+    lexicon = vietnamese_words() if lang == "vi" and not segmented else frozenset()
+    if not known and not lexicon and not segmented:
         return _merge([[term] for term in run], lang, names)  # nothing to look up: single words, then names
     pieces: list[list[_Term]] = []
     i = 0
@@ -245,30 +220,13 @@ def _cut(run: list[_Term], lang: str, known: frozenset[str], names: bool) -> lis
                 i += size
                 break
         else:
-            pieces.append([run[i]])
-            i += 1
-    merged = _merge(pieces, lang, names)
-    return _pair_syllables(merged) if lang == "vi" else merged
-
-
-def _cut_words(run: list[_Term], lang: str, known: frozenset[str], names: bool) -> list[list[_Term]]:
-    """A run of segmented syllables cut into the words the segmenter found, or the glued tags of the video."""
-    pieces: list[list[_Term]] = []
-    i = 0
-    while i < len(run):
-        for size in range(min(MAX_WORDS, len(run) - i), 1, -1):
-            window = run[i : i + size]
-            if known and "".join(term.key for term in window) in known:
-                pieces.append(window)
-                i += size
-                break
-        else:
             j = i + 1
-            while j < len(run) and run[j].word == run[i].word:
+            while segmented and j < len(run) and run[j].word == run[i].word:
                 j += 1
             pieces.append(run[i:j])
             i = j
-    return _merge(pieces, lang, names)
+    merged = _merge(pieces, lang, names)
+    return _pair_syllables(merged) if lang == "vi" and not segmented else merged
 
 
 def _pair_syllables(pieces: list[list[_Term]]) -> list[list[_Term]]:

@@ -206,12 +206,12 @@ def _strip_apostrophe(token: str) -> str:
     return head
 
 
-@lru_cache(maxsize=1 << 16)
 def word_key(token: str) -> str:
     """The key of one word as written: lower case, runs of three or more letters collapsed (``Sooo`` → ``so``)."""
     return _ELONGATION.sub(_FIRST, token.lower())
 
 
+@lru_cache(maxsize=1 << 16)
 def word_keyword(token: str, lang: str = UNDETERMINED) -> tuple[str, str, bool] | None:
     """``(key, display, is_generic)`` of a caption token; None for stop words, numbers, laughter, 1-letter tokens."""
     stop = stopwords(lang)

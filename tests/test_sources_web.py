@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
+import signal
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -250,6 +252,33 @@ def test_a_captcha_stops_the_run_and_the_next_run_resumes(
     assert resumed.resumed and resumed.finished
     assert resumed.regions["US"]["videos"] == resumed.regions["DE"]["videos"] == 24
     assert resumed.failures == {"captcha": 1}  # counted over the whole run
+    assert_nothing_lost_or_doubled(settings, feed)
+
+
+class InterruptedStore(DuckDBStore):
+    """Receives a Ctrl-C in the middle of its second batch, as a person stopping ``tiktrend collect`` might."""
+
+    loads = 0
+
+    def load_batch(self, videos: Any, mentions: Any) -> Any:
+        InterruptedStore.loads += 1
+        if InterruptedStore.loads == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().load_batch(videos, mentions)
+
+
+def test_a_ctrl_c_during_a_load_lands_after_it_commits(server: ReplayServer, feed: Feed, settings: Settings) -> None:
+    transport = HttpTransport()
+    source = WebTrending(transport, WebConfig(base_url=server.url, ms_tokens=("token-0",)))
+    try:
+        with InterruptedStore(settings.database_url) as store, pytest.raises(KeyboardInterrupt):
+            collect_videos(source, ["US"], 20, store, settings, policy=FAST, sleep=Clock())
+    finally:
+        transport.close()
+    videos, _ = stored(settings)
+    assert set(videos) == {i["id"] for i in feed.pools["US"][:17]}  # the interrupted page's batch committed whole
+    resumed = run(server, settings, ["US"], 20)
+    assert resumed.resumed and resumed.finished and resumed.regions["US"]["videos"] == 24
     assert_nothing_lost_or_doubled(settings, feed)
 
 

@@ -29,6 +29,7 @@ from tiktrend.collect.shapes import REPLY_ITEMS
 from tiktrend.collect.sources.base import FATAL, Failure, FetchError, Page, Reply, VideoSource
 from tiktrend.collect.sources.creative_center import PAGE_SIZE, TREND_COLUMNS, CreativeCenter, TrendList, list_rows
 from tiktrend.collect.sources.http import RetryPolicy, with_retries
+from tiktrend.interrupts import interrupts_held
 from tiktrend.pipeline import IngestReport, ingest_records
 from tiktrend.settings import Settings
 from tiktrend.store import Store, StoreError
@@ -233,18 +234,19 @@ class _Run:
         records = _records(Path(page.reply), positions, page.region, page.fetched_at, self.source.fmt)
         report = IngestReport()
         if records:
-            ingest_records(
-                records,
-                self.store,
-                self.settings,
-                batch_id=_batch_id(self.source.name, Path(page.reply), page.region, positions),
-                fmt=self.source.fmt,
-                source=self.source.name,
-                origin=Path(page.reply),
-                observed_at=datetime.fromisoformat(page.fetched_at),
-                region=page.region,
-                report=report,
-            )
+            with interrupts_held():  # a Ctrl-C lands between pages, as a plain KeyboardInterrupt
+                ingest_records(
+                    records,
+                    self.store,
+                    self.settings,
+                    batch_id=_batch_id(self.source.name, Path(page.reply), page.region, positions),
+                    fmt=self.source.fmt,
+                    source=self.source.name,
+                    origin=Path(page.reply),
+                    observed_at=datetime.fromisoformat(page.fetched_at),
+                    region=page.region,
+                    report=report,
+                )
         _merge(self.report, report)
         known = set(region.seen)
         region.seen.extend(i for i in page.ids if i not in known)
@@ -403,8 +405,9 @@ def collect_trend_lists(
                 checkpoint.save(state)
                 continue
             rows, bad = list_rows(entries, trend, reply.fetched_at, first_rank=(page - 1) * PAGE_SIZE + 1)
-            store.load_external_trends(pd.DataFrame(rows, columns=list(TREND_COLUMNS)))
-            _quarantine_entries(store, kept, entries, bad)
+            with interrupts_held():
+                store.load_external_trends(pd.DataFrame(rows, columns=list(TREND_COLUMNS)))
+                _quarantine_entries(store, kept, entries, bad)
             known = set(region.seen)
             new = [r["keyword"] for r in rows if r["keyword"] not in known]
             region.seen.extend(dict.fromkeys(new))

@@ -5,7 +5,8 @@ A synthetic feed in time order (a realistic share of re-observed videos, Zipf-di
 regions, eight categories and three modalities) is loaded batch by batch into a fresh store of each backend:
 
 - load: keyword-mention rows per second of ``load_batch`` over every batch (folding, upserts, mentions;
-  rollups apart);
+  rollups apart), plus closing the store: DuckDB then copies what is left in its write-ahead log into the file
+  (``--duckdb-checkpoint-mb``), which the loads wrote;
 - rollup maintenance: the table grows in large batches; at each size, three batches of the standard shape
   are loaded and ``refresh_rollups`` timed after each (the median is reported). Proportional to the batch,
   it stays flat as the table grows;
@@ -45,6 +46,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from tiktrend.models import VIDEO_COLUMNS  # noqa: E402
 from tiktrend.pipeline import detect  # noqa: E402
 from tiktrend.store import ALL, Store, open_store  # noqa: E402
+from tiktrend.store.duckdb import CHECKPOINT_MB  # noqa: E402
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
 REGIONS = np.array(["US", "VN", "DE", "FR", "BR", "ID"])
@@ -73,6 +75,11 @@ class Feed:
         seconds = ids * (self.span_hours * 3600 / self.total_videos)
         return pd.DatetimeIndex(pd.Timestamp(T0) + pd.to_timedelta(seconds, unit="s"))
 
+    def video_ids(self, ids: np.ndarray) -> np.ndarray:
+        """TikTok's shape of id: 19 digits, the posting second in the high bits (so ids grow with time)."""
+        seconds = (ids * (self.span_hours * 3600 / self.total_videos)).astype(np.int64) + int(T0.timestamp())
+        return ((seconds << 32) | (ids & 0xFFFFFFFF)).astype(str).astype(object)
+
     def batch(self, first: int, count: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``count`` new videos from ``first`` on, plus re-observations of videos from the day before."""
         new = np.arange(first, first + count)
@@ -83,7 +90,7 @@ class Feed:
         now = self.posted(np.array([first + count]))[0]
         videos = pd.DataFrame(
             {
-                "video_id": np.char.add("v", ids.astype(str)).astype(object),
+                "video_id": self.video_ids(ids),
                 "observed_at": np.where(ids >= first, posted + pd.Timedelta(minutes=20), now),
                 "created_at": posted,
                 "region": REGIONS[ids % len(REGIONS)],
@@ -121,6 +128,7 @@ class Result:
     top_trends_ms: dict[str, float] = field(default_factory=dict)
     day_slice_ms: dict[str, float] = field(default_factory=dict)
     trends_rows: int = 0
+    close_seconds: float = 0.0
 
     @property
     def load_rows_per_s(self) -> float:
@@ -239,6 +247,12 @@ def main() -> None:
     parser.add_argument("--span-days", type=float, default=30.0, help="Time the largest size spans.")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument(
+        "--duckdb-checkpoint-mb",
+        type=int,
+        default=CHECKPOINT_MB,
+        help="DuckDB's write-ahead log size before a checkpoint (DuckDB's own default: 16).",
+    )
+    parser.add_argument(
         "--pg-url",
         default=os.environ.get("TIKTREND_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         help="A database on the server to create the bench database from.",
@@ -256,18 +270,29 @@ def main() -> None:
         started = time.perf_counter()
         if backend == "duckdb":
             with TemporaryDirectory() as tmp:
-                store = open_store(f"duckdb:///{Path(tmp) / 'bench.duckdb'}")
+                store = open_store(
+                    f"duckdb:///{Path(tmp) / 'bench.duckdb'}", duckdb_checkpoint_mb=args.duckdb_checkpoint_mb
+                )
                 results.append(run_backend(store, backend, sizes, args, feed))
-                store.close()
+                close(store, results[-1])
         else:
             with postgres_database(args.pg_url) as url:
                 store = open_store(url)
                 if args.pg_without_keyword_indexes:
                     drop_keyword_indexes(url)
                 results.append(run_backend(store, backend, sizes, args, feed))
-                store.close()
+                close(store, results[-1])
         print(f"  {backend} done in {time.perf_counter() - started:.0f}s", file=sys.stderr)
     report(results, sizes, args)
+
+
+def close(store: Store, result: Result) -> None:
+    """Close the store, its time counted with the loads' (DuckDB's last checkpoint writes what they logged)."""
+    started = time.perf_counter()
+    store.close()
+    result.close_seconds = round(time.perf_counter() - started, 3)
+    result.load_seconds += result.close_seconds
+    print(f"  {result.backend} closed in {result.close_seconds:.2f}s", file=sys.stderr)
 
 
 def report(results: list[Result], sizes: list[int], args: argparse.Namespace) -> None:
@@ -287,6 +312,7 @@ def report(results: list[Result], sizes: list[int], args: argparse.Namespace) ->
         "sizes": sizes,
         "batch_videos": args.batch_videos,
         "pg_keyword_indexes": not args.pg_without_keyword_indexes,
+        "duckdb_checkpoint_mb": args.duckdb_checkpoint_mb,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "results": [{**asdict(r), "load_rows_per_s": round(r.load_rows_per_s)} for r in results],
     }

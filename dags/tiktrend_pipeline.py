@@ -100,10 +100,9 @@ def _settings() -> Any:
 
 
 def _store(settings: Any) -> Any:
-    from tiktrend.store import open_store
-    from tiktrend.store.pg_options import options_from_settings
+    from tiktrend.store import store_from_settings
 
-    return open_store(settings.database_url, postgres=options_from_settings(settings))
+    return store_from_settings(settings)
 
 
 def _interval() -> Any:

@@ -522,3 +522,40 @@ def test_a_newer_duckdb_file_is_refused(tmp_path: Path) -> None:
         store.con.execute("INSERT INTO tiktrend_schema VALUES (99, 'future', now()::TIMESTAMP, '9')")
     with pytest.raises(StoreError, match="layout version 99, newer than this tiktrend"):
         DuckDBStore(url)
+
+
+def test_duckdb_commits_survive_a_crash_before_any_checkpoint(tmp_path: Path) -> None:
+    """Loads are committed to the write-ahead log; a process killed before a checkpoint loses none of them."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "crash.duckdb"
+    child = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path[:0] = {sys.path!r}
+        from test_store import frames, mention, observation
+        from tiktrend.store import open_store
+        store = open_store("duckdb:///{path}")
+        store.load_batch(*frames([observation(f"v{{i}}", 1, views=i) for i in range(50)],
+                                 [mention(f"v{{i}}", "crash") for i in range(50)]))
+        store.refresh_rollups()
+        os._exit(0)  # killed: no close, no checkpoint
+        """
+    )
+    subprocess.run([sys.executable, "-c", child], check=True, cwd=Path(__file__).parents[1])
+    assert path.with_name("crash.duckdb.wal").stat().st_size > 0  # the batch is only in the log
+    with open_store(f"duckdb:///{path}") as store:
+        assert store.table_counts()["keyword_mentions"] == 50
+        assert int(store.snapshot("keyword_buckets")["videos"].max()) == 50
+    assert not path.with_name("crash.duckdb.wal").exists()  # a clean close leaves everything in the file
+
+
+def test_the_duckdb_checkpoint_size_comes_from_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tiktrend.settings import Settings
+    from tiktrend.store import store_from_settings
+
+    monkeypatch.setenv("TIKTREND_DUCKDB_CHECKPOINT_MB", "64")
+    with store_from_settings(Settings(data_dir=tmp_path)) as store:
+        assert store.read("SELECT current_setting('checkpoint_threshold') AS t")["t"][0] == "64.0 MiB"

@@ -19,14 +19,14 @@ from rich.table import Table
 from tiktrend.cli_api import export_command, serve_command
 from tiktrend.cli_dashboard import dashboard_command
 from tiktrend.cli_db import db_app
-from tiktrend.cli_ops import alerts_app, status_command
+from tiktrend.cli_ops import alerts_app, opened_store, status_command
 from tiktrend.cli_trends import moment, print_evidence, print_side_by_side, stored_examples
 from tiktrend.collect.formats import FORMATS, FormatError
+from tiktrend.interrupts import interrupt_reached_driver
 from tiktrend.models import MODALITIES
 from tiktrend.pipeline import IngestReport, RunSummary, detect_series, ingest, replay, rollup, run_pipeline
 from tiktrend.settings import Settings
-from tiktrend.store import ALL, Store, StoreError, open_store
-from tiktrend.store.pg_options import options_from_settings
+from tiktrend.store import ALL, StoreError
 from tiktrend.trends.detectors import DETECTORS, ThresholdDetector, make_detector
 from tiktrend.trends.rank import SIDE_BY
 from tiktrend.trends.windows import WINDOWS
@@ -47,15 +47,6 @@ if not console.is_terminal:
     # Piped output (logs, CI) defaults to 80 columns, which truncates the ranking; logs can be wider.
     console.width = max(console.width, 120)
 errors = Console(stderr=True)
-
-
-@contextmanager
-def _opened_store(settings: Settings) -> Iterator[Store]:
-    store = open_store(settings.database_url, postgres=options_from_settings(settings))
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @contextmanager
@@ -142,7 +133,7 @@ def ingest_command(
         _check_choice(format, FORMATS, "format")
         column_map = _column_map(columns) if columns else None
         settings = Settings()
-        with _opened_store(settings) as store, _record_progress("ingesting") as progress:
+        with opened_store(settings) as store, _record_progress("ingesting") as progress:
             report = ingest(
                 paths,
                 store,
@@ -163,7 +154,7 @@ def replay_command() -> None:
     """Load every batch of the raw zone into the store again (for example into a new, empty database)."""
     with _friendly_errors():
         settings = Settings()
-        with _opened_store(settings) as store, _record_progress("replaying") as progress:
+        with opened_store(settings) as store, _record_progress("replaying") as progress:
             report = replay(store, settings, progress=progress)
             rows = rollup(store)
     if report.inputs == 0:
@@ -197,7 +188,7 @@ def run(
         _check_choice(format, FORMATS, "format")
         settings = Settings()
         detector = ThresholdDetector(min_growth=min_growth, min_videos=min_videos, min_views=min_views)
-        with _opened_store(settings) as store:
+        with opened_store(settings) as store:
             with _record_progress("ingesting") as progress:
                 summary = run_pipeline(
                     store,
@@ -254,7 +245,7 @@ def trends(
             _check_choice(by, SIDE_BY, "--by")
         settings = Settings()
         region, category = _slice_args(region, category)
-        with _opened_store(settings) as store:
+        with opened_store(settings) as store:
             frame = store.top_trends(
                 window=window,
                 region=None if by == "region" else region,
@@ -301,7 +292,7 @@ def _series_trends(
             _check_choice(by, SIDE_BY, "--by")
         settings = Settings()
         region, category = _slice_args(region, category)
-        with _opened_store(settings) as store:
+        with opened_store(settings) as store:
             run_id = new_run_id()
             store.start_run(run_id, "trends", {"detector": name, "grain": grain})
             found = detect_series(
@@ -485,7 +476,7 @@ def backtest(
                 )
         else:
             labels_config = FutureLabels(k=top_k, horizon=horizon) if future else None
-            with _opened_store(settings) as store, _spinner("replaying"):
+            with opened_store(settings) as store, _spinner("replaying"):
                 result = store_backtest(
                     store,
                     grain=grain,
@@ -591,7 +582,7 @@ def collect_command(
         settings = Settings()
         policy = retry_policy(settings)
         try:
-            with _opened_store(settings) as store, _collect_progress() as progress:
+            with opened_store(settings) as store, _collect_progress() as progress:
                 if source == "creative-center":
                     lists = [TrendList(k.strip(), r, period, industry) for r in names for k in kinds.split(",")]
                     with open_creative_center(settings) as center:
@@ -614,9 +605,9 @@ def collect_command(
                     rollup(store)
         except SettingsError as exc:
             raise ValueError(str(exc)) from exc
-        except (KeyboardInterrupt, RuntimeError) as exc:
-            # DuckDB turns a Ctrl-C that lands during a query into RuntimeError("Query interrupted").
-            if isinstance(exc, RuntimeError) and str(exc) != "Query interrupted":
+        except (KeyboardInterrupt, Exception) as exc:
+            # Loads hold Ctrl-C until they commit; one that lands in the closing rollup reaches DuckDB first.
+            if not interrupt_reached_driver(exc):
                 raise
             errors.print("[yellow]interrupted:[/] nothing fetched is lost; run the same command to resume.")
             raise typer.Exit(130) from None

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from tiktrend.settings import Settings
-from tiktrend.store import POSTGRES_SCHEMES, StoreError, open_store
+from tiktrend.store import POSTGRES_SCHEMES, StoreError, store_from_settings
 from tiktrend.store.pg_options import options_from_settings
 
 db_app = typer.Typer(help="The store's schema: version, migrations, partitions, rollups.", no_args_is_help=True)
@@ -63,7 +63,7 @@ def _duckdb_status(settings: Settings) -> None:
     from tiktrend.store.duckdb import DuckDBStore
     from tiktrend.store.schema import DUCKDB_SCHEMA_VERSION
 
-    with DuckDBStore(settings.database_url) as store:  # opening migrates an older layout
+    with DuckDBStore(settings.database_url, checkpoint_mb=settings.duckdb_checkpoint_mb) as store:  # migrates
         version = store.layout_version()
         counts = store.table_counts()
     console.print(f"DuckDB file {store.path}: layout version {version} (this tiktrend writes {DUCKDB_SCHEMA_VERSION})")
@@ -128,7 +128,7 @@ def rebuild_command() -> None:
     """Recompute every rollup from the stored mentions (a repair; loads keep rollups current on their own)."""
     with _friendly_errors():
         settings = Settings()
-        store = open_store(settings.database_url, postgres=options_from_settings(settings))
+        store = store_from_settings(settings)
         try:
             rebuild = getattr(store, "rebuild_rollups", None)
             rows = rebuild() if rebuild is not None else store.refresh_rollups()

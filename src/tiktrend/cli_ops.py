@@ -15,8 +15,7 @@ from rich.table import Table
 from tiktrend.alerts import AlertConfigError, AlertReport, Webhook, headline, rules_from_settings, run_alerts
 from tiktrend.metrics import RunRow, StatusReport, as_rows, status_report
 from tiktrend.settings import Settings
-from tiktrend.store import POSTGRES_SCHEMES, Store, StoreError, open_store
-from tiktrend.store.pg_options import options_from_settings
+from tiktrend.store import POSTGRES_SCHEMES, Store, StoreError, store_from_settings
 
 console = Console()
 if not console.is_terminal:
@@ -47,7 +46,7 @@ def _friendly_errors() -> Iterator[None]:
 @contextmanager
 def opened_store(settings: Settings) -> Iterator[Store]:
     """The configured store, closed afterwards."""
-    store = open_store(settings.database_url, postgres=options_from_settings(settings))
+    store = store_from_settings(settings)
     try:
         yield store
     finally:

@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     )
     chunk_size: int = Field(default=20_000, ge=1, description="Records normalized and loaded per batch chunk.")
     chunk_mib: int = Field(default=8, ge=1, description="...or fewer, once their source text passes this many MiB.")
+    duckdb_checkpoint_mb: int = Field(
+        default=64,
+        ge=1,
+        description="DuckDB store: commits go to the write-ahead log, copied into the file past this many MiB "
+        "and when the store closes (docs/storage.md).",
+    )
     # The PostgreSQL backend (postgresql:// URLs); docs/storage.md explains each.
     pg_pool_size: int = Field(default=4, ge=1, description="Connections the PostgreSQL pool keeps at most.")
     pg_connect_timeout_s: int = Field(default=10, ge=1, description="Seconds to wait for a PostgreSQL connection.")

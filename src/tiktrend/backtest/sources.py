@@ -55,7 +55,7 @@ def simulation_backtest(
 
     settings = Settings(data_dir=work_dir)
     output = write_simulation(config, settings.sim_dir)
-    with DuckDBStore(settings.database_url) as store:
+    with DuckDBStore(settings.database_url, checkpoint_mb=settings.duckdb_checkpoint_mb) as store:
         ingest([output.feed_path], store, settings, source="simulator")
         rollup(store)
         series = load_series(store, grain="hour", start=config.start, end=config.end)

@@ -5,10 +5,21 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
 
 import pytest
 
 from tiktrend.interrupts import interrupt_reached_driver, interrupts_held
+
+
+@pytest.fixture(autouse=True)
+def python_handler() -> Iterator[None]:
+    """Python's own Ctrl-C handler for each test (an earlier test's Spark context installs its own)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_ctrl_c_inside_the_block_is_raised_after_it() -> None:

@@ -270,10 +270,12 @@ class InterruptedStore(DuckDBStore):
 def test_a_ctrl_c_during_a_load_lands_after_it_commits(server: ReplayServer, feed: Feed, settings: Settings) -> None:
     transport = HttpTransport()
     source = WebTrending(transport, WebConfig(base_url=server.url, ms_tokens=("token-0",)))
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)  # not a Spark context's, say
     try:
         with InterruptedStore(settings.database_url) as store, pytest.raises(KeyboardInterrupt):
             collect_videos(source, ["US"], 20, store, settings, policy=FAST, sleep=Clock())
     finally:
+        signal.signal(signal.SIGINT, handler)
         transport.close()
     videos, _ = stored(settings)
     assert set(videos) == {i["id"] for i in feed.pools["US"][:17]}  # the interrupted page's batch committed whole

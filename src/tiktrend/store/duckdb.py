@@ -423,9 +423,9 @@ class DuckDBStore:
             "batch_mentions": batch.mentions,
             "batch_regions": region_sightings(videos),
         }
-        for name, frame in staged.items():
-            con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
         try:
+            for name, frame in staged.items():
+                con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
             con.begin()
             for statement in _ROLLUP.queue_before("batch_videos"):
                 con.execute(statement)

@@ -619,22 +619,11 @@ class PostgresStore:
             cur.execute(statement)
         for grain in GRAINS:
             for statement in _ROLLUP.per_grain(grain):
-                if statement.startswith("INSERT INTO keyword_rollup"):
-                    with _hash_joins(cur):  # the delta meets its spellings: two batch-sized tables
-                        written += max(cur.execute(statement).rowcount, 0)
-                    continue
-                cur.execute(statement)
-                if statement.startswith("CREATE TEMP TABLE"):
-                    cur.execute("ANALYZE " + statement.split()[3])
-                if statement.startswith("DELETE FROM keyword_rollup"):
-                    written += max(cur.rowcount, 0)
-        with _hash_joins(cur):  # kept videos of the touched groups meet the batch: hash them
-            for statement in _ROLLUP.top():
-                cur.execute(statement)
-                if statement.startswith("CREATE TEMP TABLE"):
-                    cur.execute("ANALYZE " + statement.split()[3])
-        for statement in _ROLLUP.finish():
-            cur.execute(statement)
+                changed = _execute(cur, statement)
+                if statement.startswith(("INSERT INTO keyword_rollup", "DELETE FROM keyword_rollup")):
+                    written += changed
+        for statement in (*_ROLLUP.top(), *_ROLLUP.finish()):
+            _execute(cur, statement)
         return written
 
     def rebuild_rollups(self) -> int:
@@ -954,6 +943,21 @@ def _save_examples(cur: Cursor[TupleRow], examples: pd.DataFrame | None) -> None
             "WHERE NOT EXISTS (SELECT 1 FROM trend_examples e WHERE {})"
         ).format(key)
     )
+
+
+def _execute(cur: Cursor[TupleRow], statement: str) -> int:
+    """Run one refresh statement (hash joins for two batch-sized tables; a new temporary table analysed).
+
+    Returns the rows it changed.
+    """
+    if _ROLLUP.joins_batch_tables(statement):
+        with _hash_joins(cur):
+            changed = cur.execute(statement).rowcount
+    else:
+        changed = cur.execute(statement).rowcount
+    if statement.startswith("CREATE TEMP TABLE"):
+        cur.execute("ANALYZE " + statement.split()[3])
+    return max(changed, 0)
 
 
 @contextmanager

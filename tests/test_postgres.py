@@ -178,6 +178,66 @@ def test_mentions_follow_a_video_that_moves_and_rollups_follow_them(pg_schema_ur
             pd.testing.assert_frame_equal(store.snapshot(table), frame, obj=table)
 
 
+def wide_feed(n_videos: int, start: int = 0, **kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`feed` with a vocabulary of 4,000 keywords: a batch touches few of the stored groups."""
+    videos, mentions = feed(n_videos, start, **kwargs)
+    number = mentions["video_id"].str[1:].astype(int) * 3 + mentions.groupby("video_id").cumcount()
+    mentions["keyword"] = "w" + (number * 7919 % 4000).astype(str)
+    mentions["display"] = mentions["keyword"]
+    return videos, mentions
+
+
+# Tables a refresh may read whole: the queue (what the batch touched) and one row per bucket, region, category.
+BATCH_SIZED = {"rollup_videos", "rollup_before_videos", "rollup_before_mentions", "bucket_totals"}
+
+
+def test_a_refresh_reads_stored_tables_through_their_keys(
+    pg_schema_url: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rollup upkeep follows the batch: no statement of a refresh plans a scan of a whole stored table.
+
+    Each statement is explained before it runs, on a store large enough (45,000 mention rows, a batch of 600)
+    for the planner's choices to be the ones it makes at millions of rows. A keyword_top upkeep that hashed
+    the whole table made a refresh at 10M rows take 97 s instead of 10.
+    """
+    with PostgresStore(pg_schema_url(), OPTIONS) as store:
+        store.load_batch(*wide_feed(15_000))
+        store.refresh_rollups()
+        with store.pool.connection() as conn:
+            conn.execute("ANALYZE")
+            stored = {
+                name
+                for (name,) in conn.execute(
+                    "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
+                    "AND relkind = 'r' AND relpages > 0"
+                )
+            }
+        new, new_mentions = wide_feed(100, 15_000, hours=2)
+        fallen, fallen_mentions = wide_feed(100, 5_000, hours=3, views=1)  # kept videos lose views
+        store.load_batch(pd.concat([new, fallen]), pd.concat([new_mentions, fallen_mentions]))
+        scans: list[tuple[str, str]] = []
+        execute = psycopg.Cursor.execute
+
+        def explained(cur: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
+            text = str(statement)
+            body = text.split(" AS ", 1)[1] if text.startswith("CREATE TEMP TABLE") else text
+            if not args and text.startswith(("CREATE TEMP TABLE", "INSERT", "UPDATE", "DELETE")):
+                plan = execute(cur, "EXPLAIN (FORMAT JSON) " + body).fetchone()[0][0]["Plan"]
+                scans.extend((" ".join(text.split())[:80], table) for table in _seq_scans(plan) if table in stored)
+            return execute(cur, statement, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", explained)
+        store.refresh_rollups()
+        monkeypatch.undo()
+        assert {table for _, table in scans} <= BATCH_SIZED, scans
+        assert store.snapshot("keyword_top").shape[0] > 0
+
+
+def _seq_scans(node: dict[str, Any]) -> list[str]:
+    here = [node["Relation Name"]] if node["Node Type"] == "Seq Scan" else []
+    return here + [name for child in node.get("Plans", []) for name in _seq_scans(child)]
+
+
 # ---- errors a person can act on --------------------------------------------------------------------------------
 
 

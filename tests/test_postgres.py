@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -231,6 +231,27 @@ def test_a_refresh_reads_stored_tables_through_their_keys(
         monkeypatch.undo()
         assert {table for _, table in scans} <= BATCH_SIZED, scans
         assert store.snapshot("keyword_top").shape[0] > 0
+
+
+def test_loads_analyse_tables_whose_statistics_are_missing(pg_schema_url: Callable[[], str]) -> None:
+    # Autovacuum off for the partition (as on a server where it is off, or behind): the store analyses it.
+    with PostgresStore(pg_schema_url(), OPTIONS) as store:
+        store.ensure_partitions({"keyword_mentions": [date(2025, 6, 1)]})
+        with store.pool.connection() as conn:
+            conn.execute("ALTER TABLE keyword_mentions_2025_06 SET (autovacuum_enabled = false)")
+        store.load_batch(*feed(50))
+        analysed: list[str] = []
+        deadline = time.monotonic() + 30  # the server publishes a backend's row counts within seconds
+        while "keyword_mentions_2025_06" not in analysed and time.monotonic() < deadline:
+            analysed += store.analyze_stale_tables()
+            time.sleep(0.2)
+        assert "keyword_mentions_2025_06" in analysed
+        with store.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT last_analyze, n_live_tup FROM pg_stat_user_tables "
+                "WHERE schemaname = current_schema() AND relname = 'keyword_mentions_2025_06'"
+            ).fetchone()
+        assert row is not None and row[0] is not None
 
 
 def _seq_scans(node: dict[str, Any]) -> list[str]:

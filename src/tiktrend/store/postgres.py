@@ -13,7 +13,7 @@ import io
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from typing import Any, Final, TypeVar
 
@@ -508,7 +508,7 @@ class PostgresStore:
         cur.execute("CREATE TEMP TABLE stage_stats (LIKE video_stats) ON COMMIT DROP")
         _copy(cur, "stage_stats", batch.stats, STATS_COLUMNS)
         for statement in _ROLLUP.queue_before("stage_videos"):
-            cur.execute(statement)
+            _execute(cur, statement)
         cur.execute(_MERGE_VIDEOS)
         cur.execute("ANALYZE merged_videos")
         updated = _count(cur, "SELECT count(*) FROM merged_videos WHERE is_updated")
@@ -541,7 +541,7 @@ class PostgresStore:
             "SELECT video_id, keyword, modality, display, weight, is_generic FROM keyword_mentions LIMIT 0"
         )
         _copy(cur, "stage_mentions", mentions[of_known], MENTION_COLUMNS)
-        with _hash_joins(cur):
+        with _setting(cur, "enable_hashjoin", "on"):  # the batch's mentions meet the known ones
             cur.execute(_KNOWN_MENTIONS)
         cur.execute("ANALYZE known_mentions")
         cur.execute(_MENTION_ATTRIBUTES)
@@ -970,14 +970,10 @@ def _save_examples(cur: Cursor[TupleRow], examples: pd.DataFrame | None) -> None
 
 
 def _execute(cur: Cursor[TupleRow], statement: str) -> int:
-    """Run one refresh statement (hash joins for two batch-sized tables; a new temporary table analysed).
-
-    Returns the rows it changed.
-    """
-    if _ROLLUP.joins_batch_tables(statement):
-        with _hash_joins(cur):
-            changed = cur.execute(statement).rowcount
-    else:
+    """Run one statement of the rollups' SQL under its setting (``RollupSQL.POSTGRES_SETTINGS``), and analyse the
+    temporary table it makes; the rows it changed."""
+    setting = _ROLLUP.postgres_setting(statement)
+    with _setting(cur, *setting) if setting else nullcontext():
         changed = cur.execute(statement).rowcount
     if statement.startswith("CREATE TEMP TABLE"):
         cur.execute("ANALYZE " + statement.split()[3])
@@ -985,13 +981,14 @@ def _execute(cur: Cursor[TupleRow], statement: str) -> int:
 
 
 @contextmanager
-def _hash_joins(cur: Cursor[TupleRow]) -> Iterator[None]:
-    """Hash joins back on for one statement that joins two batch-sized tables (see ``_BATCH_SETTINGS``)."""
-    cur.execute("SET LOCAL enable_hashjoin = on")
+def _setting(cur: Cursor[TupleRow], name: str, value: str) -> Iterator[None]:
+    """One setting changed for the statements inside, back to its value after (in this transaction)."""
+    row = cur.execute("SELECT current_setting(%s)", (name,)).fetchone()
+    cur.execute("SELECT set_config(%s, %s, true)", (name, value))
     try:
         yield
     finally:
-        cur.execute("SET LOCAL enable_hashjoin = off")
+        cur.execute("SELECT set_config(%s, %s, true)", (name, str(row[0]) if row else value))
 
 
 def _count(cur: Cursor[TupleRow], statement: str) -> int:

@@ -76,13 +76,24 @@ def micro_weight(column: str = "weight") -> str:
 class RollupSQL:
     """The statements of one dialect (``postgres`` or ``duckdb``); they differ only in temporary tables."""
 
-    # Statements that join two batch-sized tables and no stored one: PostgreSQL, which otherwise plans index
-    # probes into the stored tables (hash joins off, see ``postgres._BATCH_SETTINGS``), hashes these.
-    BATCH_JOINS: Final = ("INSERT INTO keyword_rollup ", "CREATE TEMP TABLE top_fallen ")
+    # What PostgreSQL changes for some statements of a batch's transaction, where hash and merge joins are off
+    # so that stored tables are read by key (``postgres._BATCH_SETTINGS``):
+    # - joins of two batch-sized tables and no stored one are hashed;
+    # - the before-state's mentions are joined in the written order, queued videos, then ``videos`` by key,
+    #   then ``keyword_mentions`` by key. The planner estimates ``videos`` joined with the mentions on
+    #   (video_id, posted_at) at a few rows, as if the two columns were independent, and planned that join
+    #   first, over a scan of every stored mention, then looped over it per queued video (a 1.2M-row batch
+    #   into a 1M-row store ran for over 11 minutes).
+    POSTGRES_SETTINGS: Final = {
+        "INSERT INTO keyword_rollup ": ("enable_hashjoin", "on"),
+        "CREATE TEMP TABLE top_fallen ": ("enable_hashjoin", "on"),
+        "INSERT INTO rollup_before_mentions": ("join_collapse_limit", "1"),
+    }
 
     @classmethod
-    def joins_batch_tables(cls, statement: str) -> bool:
-        return statement.startswith(cls.BATCH_JOINS)
+    def postgres_setting(cls, statement: str) -> tuple[str, str] | None:
+        """The setting PostgreSQL runs ``statement`` under, if it needs one (``POSTGRES_SETTINGS``)."""
+        return next((setting for start, setting in cls.POSTGRES_SETTINGS.items() if statement.startswith(start)), None)
 
     def __init__(self, dialect: str) -> None:
         if dialect not in ("postgres", "duckdb"):

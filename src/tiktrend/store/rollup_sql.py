@@ -87,6 +87,8 @@ class RollupSQL:
     POSTGRES_SETTINGS: Final = {
         "INSERT INTO keyword_rollup ": ("enable_hashjoin", "on"),
         "CREATE TEMP TABLE top_fallen ": ("enable_hashjoin", "on"),
+        "CREATE TEMP TABLE top_candidates ": ("enable_hashjoin", "on"),
+        "CREATE TEMP TABLE top_drop ": ("enable_hashjoin", "on"),
         "INSERT INTO rollup_before_mentions": ("join_collapse_limit", "1"),
     }
 
@@ -276,19 +278,27 @@ class RollupSQL:
                    string_agg(modality, ',' ORDER BY modality) AS modalities
             FROM rollup_signed_mentions WHERE sign = {sign} GROUP BY keyword, video_id"""  # noqa: S608 - fixed names
 
-        # Anti-joins as NOT IN over a subquery: PostgreSQL hashes it whatever it estimates the other side's rows.
         keys = ", ".join(group)
-        not_broken = f"({', '.join(f'{{t}}.{c}' for c in group)}) NOT IN (SELECT {keys} FROM top_broken)"  # noqa: S608
         columns = TOP_COLUMNS
+        kept = ", ".join(f"k.{c}" for c in columns.split(", "))
+
+        def not_broken(t: str) -> str:
+            return f"NOT EXISTS (SELECT 1 FROM top_broken b WHERE {same_group.format(a='b', b=t)})"  # noqa: S608
+
         return (
             self.temp("top_plus", member(1)),
             self.temp("top_minus", member(-1)),
             self.temp("top_groups", f"SELECT {keys} FROM top_plus UNION SELECT {keys} FROM top_minus"),  # noqa: S608
+            # The kept rows of the touched groups, read by key.
+            self.temp(
+                "top_kept",
+                f"""SELECT {", ".join(f"t.{c}" for c in columns.split(", "))} FROM top_groups g
+                JOIN keyword_top t ON {same_group.format(a="t", b="g")}""",  # noqa: S608
+            ),
             # Kept videos that were loaded and are no longer in their group, or are but with fewer views. The
-            # batch's before and now meet first (two batch-sized tables, hashed); the kept rows are then found
-            # through keyword_top's key. (An anti join of keyword_top's matches with top_plus was planned as a
-            # nested loop over top_plus, the five-column match estimated at one row: 70 s of a 90 s refresh at
-            # 10M mention rows.)
+            # batch's before and now meet first; the kept rows are then found by key. (An anti join of
+            # keyword_top's matches with top_plus was planned as a nested loop over top_plus, the five-column
+            # match estimated at one row: 70 s of a 97 s refresh at 10M mention rows.)
             self.temp(
                 "top_fallen",
                 f"""SELECT {", ".join(f"m.{c}" for c in (*group, "video_id"))}, p.rank_views AS now_views
@@ -296,41 +306,52 @@ class RollupSQL:
             ),
             self.temp(
                 "top_broken",
-                f"""SELECT DISTINCT t.keyword, t.bucket, t.region, t.category FROM keyword_top t
-                JOIN top_fallen f ON {same_row.format(a="f", b="t")}
+                f"""SELECT DISTINCT t.keyword, t.bucket, t.region, t.category FROM top_fallen f
+                JOIN keyword_top t ON {same_row.format(a="t", b="f")}
                 WHERE f.now_views IS NULL OR f.now_views < t.rank_views""",  # noqa: S608
             ),
+            # Candidates: the kept videos not loaded and the loaded ones, outside broken groups...
             self.temp(
                 "top_candidates",
-                f"""SELECT {", ".join(f"t.{c}" for c in columns.split(", "))} FROM keyword_top t
-                JOIN top_groups g ON {same_group.format(a="g", b="t")}
-                WHERE t.video_id NOT IN (SELECT video_id FROM rollup_signed_videos)
-                  AND {not_broken.format(t="t")}
-                UNION ALL SELECT {columns} FROM top_plus p WHERE {not_broken.format(t="p")}
-                UNION ALL
-                SELECT m.keyword, b.bucket, m.region, m.category, m.video_id, coalesce(min(v.views), -1),
-                       string_agg(m.modality, ',' ORDER BY m.modality)
-                FROM top_broken b
-                JOIN keyword_mentions m ON m.keyword = b.keyword AND m.region = b.region AND m.category = b.category
-                    AND m.posted_at >= b.bucket AND m.posted_at < b.bucket + INTERVAL '1 day'
-                JOIN videos v ON v.video_id = m.video_id
-                GROUP BY m.keyword, b.bucket, m.region, m.category, m.video_id""",  # noqa: S608
+                f"""SELECT {kept} FROM top_kept k
+                WHERE NOT EXISTS (SELECT 1 FROM rollup_signed_videos s WHERE s.video_id = k.video_id)
+                  AND {not_broken("k")}
+                UNION ALL SELECT {columns} FROM top_plus p WHERE {not_broken("p")}""",  # noqa: S608
             ),
+            # ...and every video of the broken groups, read again from the mentions.
+            """INSERT INTO top_candidates
+            SELECT m.keyword, b.bucket, m.region, m.category, m.video_id, coalesce(min(v.views), -1),
+                   string_agg(m.modality, ',' ORDER BY m.modality)
+            FROM top_broken b
+            JOIN keyword_mentions m ON m.keyword = b.keyword AND m.region = b.region AND m.category = b.category
+                AND m.posted_at >= b.bucket AND m.posted_at < b.bucket + INTERVAL '1 day'
+            JOIN videos v ON v.video_id = m.video_id
+            GROUP BY m.keyword, b.bucket, m.region, m.category, m.video_id""",
             self.temp("top_new", _best("SELECT * FROM top_candidates")),
-            # The touched groups' kept rows through the key; the new top as a hashed NOT IN.
-            f"""DELETE FROM keyword_top t
-            WHERE ({", ".join(f"t.{c}" for c in group)}) IN (SELECT {keys} FROM top_groups)
-              AND ({", ".join(f"t.{c}" for c in columns.split(", "))}) NOT IN (SELECT {columns} FROM top_new)""",  # noqa: S608
+            # Kept rows that are not in the new top as they are: deleted by key.
+            self.temp(
+                "top_drop",
+                f"""SELECT {", ".join(f"k.{c}" for c in (*group, "video_id"))} FROM top_kept k
+                WHERE NOT EXISTS (SELECT 1 FROM top_new n WHERE {unchanged.format(a="n", b="k")})""",  # noqa: S608
+            ),
+            f"""DELETE FROM keyword_top t USING top_drop d WHERE {same_row.format(a="t", b="d")}""",  # noqa: S608
             f"""INSERT INTO keyword_top ({columns}, kid)
             SELECT {columns}, {kid_sql(self.dialect)} FROM top_new n
             WHERE NOT EXISTS (SELECT 1 FROM keyword_top t WHERE {unchanged.format(a="t", b="n")})""",  # noqa: S608
-            "DROP TABLE top_new",
-            "DROP TABLE top_candidates",
-            "DROP TABLE top_broken",
-            "DROP TABLE top_fallen",
-            "DROP TABLE top_groups",
-            "DROP TABLE top_minus",
-            "DROP TABLE top_plus",
+            *(
+                f"DROP TABLE {name}"
+                for name in (
+                    "top_drop",
+                    "top_new",
+                    "top_candidates",
+                    "top_broken",
+                    "top_fallen",
+                    "top_kept",
+                    "top_groups",
+                    "top_minus",
+                    "top_plus",
+                )
+            ),
         )
 
     def top_fill(self) -> str:

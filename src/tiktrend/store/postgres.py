@@ -59,8 +59,8 @@ _BATCH_SETTINGS: Final = (
     "SET LOCAL enable_mergejoin = off",
 )
 # Tables of the schema whose planner statistics are missing or stale by autovacuum's own rule (a fifth of the
-# rows changed), the queue tables aside (emptied by every refresh). Loads plan index probes from these: a month's
-# partition never analysed made one load's lookup of stored mentions scan them all (minutes instead of 0.7 s).
+# rows changed), the queue tables aside (emptied by every refresh). A batch's plans are costed from them: with a
+# month's partition never analysed, each key lookup in it was costed at 150 and a scan of it looked cheaper.
 _STALE_STATISTICS: Final = """
 SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
 WHERE s.schemaname = current_schema() AND c.relkind = 'r' AND s.n_mod_since_analyze > 0
